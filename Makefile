@@ -1,0 +1,36 @@
+# `make demo` and `make test` work on a fresh machine with Python 3.11 and pip: each one
+# creates or refreshes .venv first (reinstalling only when pyproject.toml changed).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR := .demo
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_QUIET) --upgrade pip
+	$(BIN)/pip install $(PIP_QUIET) -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	test -d $(DEMO_DIR)/digits || $(BIN)/imgclf data digits $(DEMO_DIR)/digits
+	$(BIN)/imgclf train --data $(DEMO_DIR)/digits --name digits --image-size 32 --epochs 6 \
+		--registry $(DEMO_DIR)/registry --output $(DEMO_DIR)/runs
+	$(BIN)/imgclf models list --registry $(DEMO_DIR)/registry
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python -m imgclf.bench --output .bench/results.json
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .bench .pytest_cache

@@ -1,0 +1,256 @@
+"""The `imgclf` command: data, train, evaluate, predict, models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from imgclf.config import (
+    FEATURE_SETS,
+    MODEL_KINDS,
+    PRECISIONS,
+    DecodeLimits,
+    TrainSettings,
+    check_choice,
+    default_registry,
+    merge,
+)
+from imgclf.errors import ConfigError, ImageDecodeError, ImgclfError
+
+LOG = logging.getLogger("imgclf")
+
+
+def comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value!r}")
+    return number
+
+
+def add_registry(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--registry", default=default_registry(), help="registry root: a folder or a pyarrow URI (default: %(default)s)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgclf", description="Image classification on Ray: VGG16, KNN, decision tree.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="write the embedded datasets").add_subparsers(dest="dataset", required=True)
+    digits = data.add_parser("digits", help="scikit-learn's 1,797 handwritten digits as RGB PNGs, a folder per class")
+    digits.add_argument("folder", type=Path)
+    digits.add_argument("--size", type=positive_int, default=32, help="image side in pixels (default: %(default)s)")
+    digits.set_defaults(handler=cmd_data_digits)
+
+    train = commands.add_parser("train", help="train, evaluate and register models on a folder-per-class dataset")
+    train.add_argument("--data", type=Path, required=True, help="folder with one subfolder per class")
+    train.add_argument("--config", type=Path, help="YAML settings file; command-line options override it")
+    train.add_argument("--models", type=comma_list, help=f"comma list of {','.join(MODEL_KINDS)} (default: all)")
+    train.add_argument("--features", type=comma_list, help=f"baseline feature sets: {','.join(FEATURE_SETS)} (default: all)")
+    train.add_argument("--weights", help="VGG16 base weights: imagenet, none, or a weights file (default: none)")
+    train.add_argument("--image-size", type=int, help="model input side in pixels, 32-512 (default: 224)")
+    train.add_argument("--epochs", type=int, help="training epochs (default: 5)")
+    train.add_argument("--fine-tune-epochs", type=int, help="extra epochs fine-tuning block5 (pretrained weights only)")
+    train.add_argument("--batch-size", type=int, help="training batch size (default: 32)")
+    train.add_argument("--learning-rate", type=float, help="Adam learning rate (default: 1e-4)")
+    train.add_argument("--precision", choices=PRECISIONS, help="inference precision recorded in model.json")
+    train.add_argument("--seed", type=int, help="seed for the split, initialisation and shuffling (default: 42)")
+    train.add_argument("--name", help="model name prefix in the registry (default: the data folder's name)")
+    train.add_argument("--output", type=Path, help="folder for run reports (default: runs)")
+    add_registry(train)
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a registered model on a folder-per-class dataset")
+    evaluate.add_argument("model", help="NAME, NAME:VERSION or NAME:ALIAS")
+    evaluate.add_argument("--data", type=Path, required=True, help="the dataset folder")
+    evaluate.add_argument(
+        "--split", choices=("test", "all"), default="test",
+        help="test: the test files of the model's own manifest; all: every image in --data (default: %(default)s)",
+    )
+    evaluate.add_argument("--precision", choices=PRECISIONS, help="override the model's inference precision")
+    evaluate.add_argument("--output", type=Path, default=Path("runs"), help="report folder parent (default: %(default)s)")
+    add_registry(evaluate)
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="classify image files with a registered model")
+    predict.add_argument("model", help="NAME, NAME:VERSION or NAME:ALIAS")
+    predict.add_argument("images", nargs="+", type=Path)
+    predict.add_argument("--top-k", type=positive_int, default=3, help="labels to show per image (default: %(default)s)")
+    predict.add_argument("--precision", choices=PRECISIONS, help="override the model's inference precision")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
+    add_registry(predict)
+    predict.set_defaults(handler=cmd_predict)
+
+    models = commands.add_parser("models", help="inspect the model registry").add_subparsers(dest="action", required=True)
+    listing = models.add_parser("list", help="every model with its versions and aliases")
+    add_registry(listing)
+    listing.set_defaults(handler=cmd_models_list)
+    return parser
+
+
+def cmd_data_digits(args: argparse.Namespace) -> int:
+    from imgclf.data.digits import write_digits
+
+    count = write_digits(args.folder, size=args.size)
+    print(f"wrote {count} digit images to {args.folder}")
+    return 0
+
+
+def train_settings(args: argparse.Namespace) -> TrainSettings:
+    """The YAML file (if any) overlaid with every option given on the command line."""
+    options = {
+        "data_dir": args.data,
+        "registry": args.registry,
+        "name": args.name,
+        "models": args.models,
+        "output_dir": args.output,
+        "seed": args.seed,
+        "vgg": {
+            "weights": args.weights,
+            "image_size": args.image_size,
+            "epochs": args.epochs,
+            "fine_tune_epochs": args.fine_tune_epochs,
+            "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate,
+            "precision": args.precision,
+        },
+        "baselines": {"feature_sets": args.features},
+    }
+    given = drop_unset(options)
+    if args.seed is not None:
+        given["split"] = {"seed": args.seed}
+    if args.config:
+        return TrainSettings.from_yaml(args.config, **given)
+    return TrainSettings.from_mapping(given)
+
+
+def drop_unset(values: dict[str, Any]) -> dict[str, Any]:
+    cleaned = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = drop_unset(value)
+        if value is not None and value != {}:
+            cleaned[key] = value
+    return cleaned
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    settings = train_settings(args)
+    from imgclf.training.run import run_training
+
+    result = run_training(settings, progress=sys.stderr.isatty())
+    print(result.table())
+    print(f"\nreport: {result.report_path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from imgclf.data.loading import load_images
+    from imgclf.data.scan import LabelledFile, scan_folder
+    from imgclf.data.split import Manifest
+    from imgclf.evaluation.evaluate import evaluate_classifier, score_of, write_evaluation
+    from imgclf.evaluation.report import write_report
+    from imgclf.models.artifact import load_classifier
+    from imgclf.registry import Registry
+
+    registry = Registry(args.registry)
+    name, version = registry.resolve(args.model)
+    folder = registry.local_path(f"{name}:{version}")
+    classifier = load_classifier(folder, precision=args.precision)
+    if args.split == "test":
+        rows = Manifest.load(folder / "manifest.csv", classifier.labels).subset("test")
+        files = [LabelledFile(row.path, row.label) for row in rows]
+    else:
+        _, files = scan_folder(args.data)
+    unknown = sorted({item.label for item in files} - set(classifier.labels))
+    if unknown:
+        raise ConfigError(f"{args.data} has classes the model does not know: {', '.join(unknown)}")
+    loaded = load_images(args.data, files, classifier.input_size, limits=DecodeLimits(), progress=sys.stderr.isatty())
+    for item in loaded.skipped:
+        LOG.warning("skipping unreadable image %s: %s", item.path, item.cause)
+    labels = [classifier.labels.index(item.label) for item in loaded.files]
+    import numpy as np
+
+    evaluation = evaluate_classifier(classifier, loaded.images, np.array(labels, dtype=np.int64))
+    out = args.output / f"evaluate-{name}-{version}-{datetime.now():%Y%m%d-%H%M%S}"
+    write_evaluation(out, name, evaluation)
+    report = write_report(out / "report.md", title=f"Evaluation of {name}:{version} on {args.data} ({args.split})",
+                          scores=[score_of(f"{name}:{version}", evaluation)])
+    print(report.read_text())
+    print(f"report: {report}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from imgclf.data.decode import decode_file
+    from imgclf.models.artifact import load_classifier
+    from imgclf.models.classifier import top_k
+    from imgclf.registry import Registry
+
+    registry = Registry(args.registry)
+    name, version = registry.resolve(args.model)
+    classifier = load_classifier(registry.local_path(f"{name}:{version}"), precision=args.precision)
+    failures = 0
+    for path in args.images:
+        try:
+            image = decode_file(path)
+        except ImageDecodeError as exc:
+            failures += 1
+            print(json.dumps({"path": str(path), "error": str(exc)}) if args.json else f"{path}\terror: {exc.cause}")
+            continue
+        ranked = top_k(classifier.predict_proba([image])[0], classifier.labels, args.top_k)
+        if args.json:
+            print(json.dumps({"path": str(path), "label": ranked[0][0], "score": ranked[0][1],
+                              "top_k": [{"label": label, "score": score} for label, score in ranked],
+                              "model": {"name": name, "version": version}}))
+        else:
+            print(f"{path}\t{ranked[0][0]}\t" + "  ".join(f"{label}={score:.4f}" for label, score in ranked))
+    return 1 if failures else 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from imgclf.registry import Registry
+
+    registry = Registry(args.registry)
+    names = registry.list_models()
+    if not names:
+        print(f"no models in {registry.root}")
+    for name in names:
+        aliases = ", ".join(f"{alias}→{version}" for alias, version in sorted(registry.aliases(name).items()))
+        print(f"{name}\tversions: {', '.join(registry.list_versions(name))}\taliases: {aliases or '-'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ImgclfError as exc:
+        print(f"imgclf: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("imgclf: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

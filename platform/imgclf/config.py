@@ -1,0 +1,233 @@
+"""Typed settings: one object per concern, validated once at the boundary and passed down."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from imgclf.errors import ConfigError
+
+MODEL_KINDS = ("vgg16", "knn", "dt")
+FEATURE_SETS = ("pixels", "embeddings")
+PRECISIONS = ("fp32", "bf16")
+WEIGHTS_KEYWORDS = ("imagenet", "none")
+IMAGE_SIZE_RANGE = (32, 512)
+MAX_SEED = 2**32 - 1
+
+
+def default_registry() -> str:
+    """The registry root: $IMGCLF_REGISTRY, else ./registry."""
+    return os.environ.get("IMGCLF_REGISTRY", "registry")
+
+
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    """Raise ConfigError naming the setting, the allowed values and what was got."""
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def check_int_range(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer in [{low}, {high}]; got {value!r}")
+
+
+def check_fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
+        raise ConfigError(f"{name} must be a number in ({low}, {high}); got {value!r}")
+
+
+def check_subset(name: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    unknown = [v for v in values if v not in allowed]
+    if unknown or not values:
+        raise ConfigError(f"{name} must be a non-empty subset of {', '.join(allowed)}; got {','.join(values)!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeLimits:
+    """Limits applied before an image is decoded."""
+
+    max_pixels: int = 40_000_000
+
+    def __post_init__(self) -> None:
+        check_int_range("max_pixels", self.max_pixels, 1, 1_000_000_000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitSettings:
+    """A deterministic, stratified train/validation/test split."""
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        check_fraction("val_fraction", self.val_fraction)
+        check_fraction("test_fraction", self.test_fraction)
+        check_int_range("seed", self.seed, 0, MAX_SEED)
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ConfigError(
+                f"val_fraction + test_fraction must leave at least 10% for training; "
+                f"got {self.val_fraction} + {self.test_fraction}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class VGGSettings:
+    """The VGG16 transfer model and its training schedule."""
+
+    weights: str = "none"
+    image_size: int = 224
+    epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    head_units: int = 256
+    dropout: float = 0.5
+    fine_tune_epochs: int = 0
+    fine_tune_learning_rate: float = 1e-5
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        check_weights(self.weights)
+        check_int_range("image_size", self.image_size, *IMAGE_SIZE_RANGE)
+        check_int_range("epochs", self.epochs, 1, 10_000)
+        check_int_range("batch_size", self.batch_size, 1, 4096)
+        check_fraction("learning_rate", self.learning_rate)
+        check_int_range("head_units", self.head_units, 1, 65_536)
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be a number in [0, 1); got {self.dropout!r}")
+        check_int_range("fine_tune_epochs", self.fine_tune_epochs, 0, 10_000)
+        check_fraction("fine_tune_learning_rate", self.fine_tune_learning_rate)
+        check_choice("precision", self.precision, PRECISIONS)
+
+    @property
+    def pretrained(self) -> bool:
+        """True when the convolutional base starts from ImageNet or a weights file."""
+        return self.weights != "none"
+
+
+def check_weights(weights: str) -> None:
+    """`imagenet`, `none`, or the path of an existing weights file."""
+    if weights in WEIGHTS_KEYWORDS:
+        return
+    if not os.path.isfile(weights):
+        raise ConfigError(f"weights must be imagenet, none or the path of a weights file; no file at {weights!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineSettings:
+    """KNN and decision-tree baselines and their cross-validation."""
+
+    feature_sets: tuple[str, ...] = FEATURE_SETS
+    pixel_size: int = 16
+    knn_neighbors: int = 3
+    tree_max_depth: int | None = None
+    cv_folds: int = 5
+
+    def __post_init__(self) -> None:
+        check_subset("feature_sets", tuple(self.feature_sets), FEATURE_SETS)
+        check_int_range("pixel_size", self.pixel_size, 4, 128)
+        check_int_range("knn_neighbors", self.knn_neighbors, 1, 1000)
+        if self.tree_max_depth is not None:
+            check_int_range("tree_max_depth", self.tree_max_depth, 1, 1000)
+        check_int_range("cv_folds", self.cv_folds, 2, 100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    """Everything one training run needs; `data_dir` is the only required value."""
+
+    data_dir: Path
+    registry: str = field(default_factory=default_registry)
+    name: str = ""
+    models: tuple[str, ...] = MODEL_KINDS
+    output_dir: Path = Path("runs")
+    cache_dir: Path = Path(os.path.expanduser("~/.cache/imgclf"))
+    seed: int = 42
+    split: SplitSettings = field(default_factory=SplitSettings)
+    vgg: VGGSettings = field(default_factory=VGGSettings)
+    baselines: BaselineSettings = field(default_factory=BaselineSettings)
+    limits: DecodeLimits = field(default_factory=DecodeLimits)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        object.__setattr__(self, "models", tuple(self.models))
+        check_subset("models", self.models, MODEL_KINDS)
+        check_int_range("seed", self.seed, 0, MAX_SEED)
+        if not self.name:
+            object.__setattr__(self, "name", self.data_dir.resolve().name or "model")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, as recorded in model.json."""
+        return json_ready(dataclasses.asdict(self))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "TrainSettings":
+        """Build settings from nested plain values (a parsed YAML file), rejecting unknown keys."""
+        return build_dataclass(cls, values, "")
+
+    @classmethod
+    def from_yaml(cls, path: Path, **overrides: Any) -> "TrainSettings":
+        try:
+            values = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
+        if not isinstance(values, dict):
+            raise ConfigError(f"settings file {path} must hold a mapping; got {type(values).__name__}")
+        return cls.from_mapping(merge(values, overrides))
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursively overlay `overrides` on `base`."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build_dataclass(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown setting {prefix}{unknown[0]}; expected one of {', '.join(sorted(known))}")
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        nested = NESTED_SETTINGS.get(key)
+        if nested is not None:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{prefix}{key} must be a mapping of settings; got {value!r}")
+            value = build_dataclass(nested, value, f"{prefix}{key}.")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"bad settings for {prefix or cls.__name__}: {exc}") from exc
+
+
+NESTED_SETTINGS: dict[str, type] = {
+    "split": SplitSettings,
+    "vgg": VGGSettings,
+    "baselines": BaselineSettings,
+    "limits": DecodeLimits,
+}
+
+
+def json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

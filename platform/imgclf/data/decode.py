@@ -1,0 +1,91 @@
+"""The one decode function: bytes in, RGB uint8 array out, or a typed error naming the cause."""
+
+from __future__ import annotations
+
+import io
+import struct
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from imgclf.config import DecodeLimits
+from imgclf.errors import (
+    CorruptImageError,
+    EmptyImageError,
+    ImageDecodeError,
+    ImageTooLargeError,
+    UnsupportedImageError,
+)
+
+# Pillow's own bomb check is off: ours runs right after the header is read, with the configured limit.
+Image.MAX_IMAGE_PIXELS = None
+
+SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
+WIDE_MODES = SIXTEEN_BIT_MODES | {"I", "F"}
+WHITE = (255, 255, 255)
+
+
+def decode_image(data: bytes, *, source: str = "<bytes>", limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
+    """Decode image bytes into an (H, W, 3) uint8 RGB array with EXIF orientation applied.
+
+    Raises an ImageDecodeError subclass naming `source` and the cause for anything unreadable.
+    """
+    if not data:
+        raise EmptyImageError(source, "empty file (0 bytes)")
+    with translate_pillow_errors(source):
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width < 1 or height < 1:
+            raise CorruptImageError(source, f"image has no pixels ({width}x{height})")
+        if width * height > limits.max_pixels:
+            raise ImageTooLargeError(
+                source, f"{width}x{height} = {width * height} pixels exceeds the limit of {limits.max_pixels}"
+            )
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return to_rgb_array(image)
+
+
+def decode_file(path: str | Path, *, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
+    """Read and decode one image file; unreadable files raise ImageDecodeError naming the path."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ImageDecodeError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
+    return decode_image(data, source=str(path), limits=limits)
+
+
+def to_rgb_array(image: Image.Image) -> np.ndarray:
+    """Any Pillow mode (gray, 16-bit, palette, RGBA, CMYK...) to an RGB uint8 array."""
+    if image.mode in WIDE_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        wide = image.mode in SIXTEEN_BIT_MODES or values.max(initial=0) > 255
+        peak = 65535.0 if wide else 255.0
+        gray = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, WHITE + (255,))
+        image = Image.alpha_composite(background, rgba)
+    return np.array(image.convert("RGB"), dtype=np.uint8)
+
+
+@contextmanager
+def translate_pillow_errors(source: str) -> Iterator[None]:
+    """Turn what Pillow and numpy raise on bad input into our typed errors."""
+    try:
+        yield
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImageError(source, "not an image, or an image format we cannot read") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, TypeError) as exc:
+        raise CorruptImageError(source, f"damaged or truncated image: {exc}") from exc
+    except MemoryError as exc:
+        raise ImageTooLargeError(source, "not enough memory to decode the image") from exc
+

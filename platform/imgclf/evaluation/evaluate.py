@@ -1,0 +1,56 @@
+"""Score a classifier on held-out images and write its metrics.json and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from imgclf.evaluation.metrics import classification_metrics, time_per_image
+from imgclf.evaluation.plots import plot_confusion_matrix, plot_roc, plot_training_curves
+from imgclf.evaluation.report import ModelScore
+from imgclf.models.classifier import Classifier
+
+METRICS_FILE = "metrics.json"
+
+
+def evaluate_classifier(
+    classifier: Classifier,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    history: Mapping[str, list[float]] | None = None,
+    cv: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Test-set metrics, time per image, and (when given) training curves and cross-validation."""
+    probabilities = classifier.predict_batch(images)
+    return {
+        "test": classification_metrics(labels, probabilities, classifier.labels),
+        "timing": time_per_image(classifier.predict_batch, images),
+        "cv": dict(cv) if cv else None,
+        "history": dict(history) if history else None,
+        "predictions": [int(index) for index in probabilities.argmax(axis=1)],
+    }
+
+
+def score_of(model: str, evaluation: Mapping[str, Any]) -> ModelScore:
+    return ModelScore.from_metrics(model, evaluation["test"], evaluation["timing"], evaluation["cv"])
+
+
+def write_evaluation(folder: Path, model: str, evaluation: Mapping[str, Any]) -> list[Path]:
+    """metrics.json plus confusion-matrix, ROC and (for trained networks) training-curve PNGs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / METRICS_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
+    test = evaluation["test"]
+    labels = list(test["per_class"])
+    written = [
+        plot_confusion_matrix(test["confusion_matrix"], labels, folder / "confusion_matrix.png", title=f"{model}: confusion matrix"),
+        plot_roc(test["roc"], folder / "roc.png", title=f"{model}: ROC"),
+    ]
+    if evaluation.get("history"):
+        written.append(
+            plot_training_curves(evaluation["history"], folder / "training_curves.png", title=f"{model}: training vs validation")
+        )
+    return written

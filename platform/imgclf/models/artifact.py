@@ -1,0 +1,115 @@
+"""The on-disk model artifact: write a model folder, and load any model folder into a Classifier.
+
+A folder holds `model.json` (the model card), `labels.json`, the model file (`model.keras` for VGG16,
+`model.joblib` for baselines, plus `extractor.keras` for embedding features) and evaluation outputs.
+Joblib files are pickles: load them only from a registry you trust.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from imgclf.errors import RegistryError
+from imgclf.models.classifier import Classifier, KerasClassifier, SklearnClassifier
+from imgclf.models.features import EmbeddingFeatures, PixelFeatures
+from imgclf.models.keras_api import keras, precision_policy
+from imgclf.models.vgg import VGGArchitecture, build_vgg16
+
+CARD_FILE = "model.json"
+LABELS_FILE = "labels.json"
+KERAS_FILE = "model.keras"
+ESTIMATOR_FILE = "model.joblib"
+EXTRACTOR_FILE = "extractor.keras"
+FORMAT_VERSION = 1
+VERSIONED_PACKAGES = ("imgclf", "tensorflow", "tf-keras", "scikit-learn", "numpy", "pillow", "ray")
+
+
+def framework_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def new_card(*, name: str, kind: str, labels: list[str], input_size: int, **fields: Any) -> dict[str, Any]:
+    """The model card written to model.json; `fields` add kind-specific entries."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "kind": kind,
+        "labels": list(labels),
+        "input_size": input_size,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": framework_versions(),
+        **fields,
+    }
+
+
+def write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def save_keras_artifact(folder: Path, model: keras.Model, card: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / KERAS_FILE, include_optimizer=False)
+    write_card(folder, card)
+
+
+def save_estimator_artifact(
+    folder: Path, estimator: Any, features: PixelFeatures | EmbeddingFeatures, card: dict[str, Any]
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(estimator, folder / ESTIMATOR_FILE)
+    if isinstance(features, EmbeddingFeatures):
+        features.model.save(folder / EXTRACTOR_FILE, include_optimizer=False)
+    write_card(folder, {**card, "features": features.to_dict()})
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    write_json(folder / CARD_FILE, card)
+    write_json(folder / LABELS_FILE, card["labels"])
+
+
+def read_card(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / CARD_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"{folder} is not a model folder: cannot read {CARD_FILE} ({exc})") from exc
+
+
+def load_classifier(folder: str | Path, *, precision: str | None = None) -> Classifier:
+    """Load a model folder; `precision` (fp32/bf16) overrides the card's inference precision for VGG16."""
+    folder = Path(folder)
+    card = read_card(folder)
+    common = {"labels": card["labels"], "input_size": card["input_size"], "card": card}
+    if card["kind"] == "vgg16":
+        model = load_keras_model(folder, card, precision or card.get("precision", "fp32"))
+        return KerasClassifier(model, **common)
+    estimator = joblib.load(folder / ESTIMATOR_FILE)
+    features_card = card["features"]
+    if features_card["kind"] == "pixels":
+        features = PixelFeatures(features_card["size"])
+    else:
+        features = EmbeddingFeatures(keras.models.load_model(folder / features_card["extractor"], compile=False))
+    return SklearnClassifier(estimator, features, **common)
+
+
+def load_keras_model(folder: Path, card: dict[str, Any], precision: str) -> keras.Model:
+    """The saved model as is for fp32; for bf16 the same architecture rebuilt under mixed_bfloat16."""
+    saved = keras.models.load_model(folder / KERAS_FILE, compile=False)
+    if precision == "fp32":
+        return saved
+    with precision_policy(precision):
+        rebuilt = build_vgg16(VGGArchitecture(**card["architecture"]), weights="none")
+    rebuilt.set_weights(saved.get_weights())
+    return rebuilt

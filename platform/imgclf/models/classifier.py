@@ -1,0 +1,60 @@
+"""A loaded model behind one surface: raw RGB uint8 images in, class probabilities out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+import numpy as np
+
+from imgclf.data.transforms import stack_images
+from imgclf.models.features import FeatureExtractor
+
+
+class Classifier(ABC):
+    """Every path (CLI, batch, serving) predicts through this, so the same image gets the same answer."""
+
+    def __init__(self, *, labels: Sequence[str], input_size: int, card: dict[str, Any]) -> None:
+        self.labels = tuple(labels)
+        self.input_size = input_size
+        self.card = card
+
+    def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Decoded images of any size → (N, classes) probabilities."""
+        return self.predict_batch(stack_images(images, self.input_size))
+
+    @abstractmethod
+    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        """An (N, input_size, input_size, 3) uint8 batch → (N, classes) probabilities."""
+
+
+class KerasClassifier(Classifier):
+    def __init__(self, model, *, batch_size: int = 32, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.batch_size = batch_size
+
+    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        chunks = [
+            np.asarray(self.model.predict_on_batch(batch[start : start + self.batch_size]), dtype=np.float32)
+            for start in range(0, len(batch), self.batch_size)
+        ]
+        return np.concatenate(chunks) if chunks else np.empty((0, len(self.labels)), np.float32)
+
+
+class SklearnClassifier(Classifier):
+    def __init__(self, estimator, features: FeatureExtractor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.estimator = estimator
+        self.features = features
+
+    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        if not len(batch):
+            return np.empty((0, len(self.labels)), np.float32)
+        return self.estimator.predict_proba(self.features.transform(batch)).astype(np.float32)
+
+
+def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[str, float]]:
+    """The k most probable (label, probability) pairs of one probability vector, best first."""
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [(labels[index], float(probabilities[index])) for index in order]

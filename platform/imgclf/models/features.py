@@ -1,0 +1,49 @@
+"""Feature sets for the scikit-learn baselines, computed from model-sized RGB uint8 batches."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from imgclf.data.transforms import stack_images
+
+
+class FeatureExtractor(Protocol):
+    def transform(self, batch: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 → (N, F) float32."""
+
+
+class PixelFeatures:
+    """Downsampled raw pixels scaled to [0, 1]."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def transform(self, batch: np.ndarray) -> np.ndarray:
+        small = stack_images(list(batch), self.size)
+        return small.reshape(len(batch), -1).astype(np.float32) / 255.0
+
+    def to_dict(self) -> dict:
+        return {"kind": "pixels", "size": self.size}
+
+
+class EmbeddingFeatures:
+    """Pooled output of a VGG16 convolutional base (a Keras model taking raw RGB uint8)."""
+
+    def __init__(self, model, *, batch_size: int = 64, progress: bool = False) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.progress = progress
+
+    def transform(self, batch: np.ndarray) -> np.ndarray:
+        starts = range(0, len(batch), self.batch_size)
+        chunks = [
+            np.asarray(self.model.predict_on_batch(batch[start : start + self.batch_size]), dtype=np.float32)
+            for start in tqdm(starts, desc="embeddings", unit="batch", disable=not self.progress)
+        ]
+        return np.concatenate(chunks) if chunks else np.empty((0, self.model.output_shape[-1]), np.float32)
+
+    def to_dict(self) -> dict:
+        return {"kind": "embeddings", "extractor": "extractor.keras"}

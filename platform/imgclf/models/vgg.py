@@ -1,0 +1,93 @@
+"""The VGG16 transfer model: raw RGB uint8 in, class probabilities out, preprocessing inside the model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+from imgclf.errors import WeightsError
+from imgclf.models.keras_api import keras, tf
+
+IMAGENET_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG16_MEAN_BGR = (103.939, 116.779, 123.68)
+BASE_LAYER = "vgg16"
+EMBEDDING_LAYER = "embedding"
+FINE_TUNE_BLOCK = "block5_"
+
+
+@keras.saving.register_keras_serializable(package="imgclf")
+class VGGPreprocess(keras.layers.Layer):
+    """RGB in [0, 255] → BGR minus the ImageNet channel means (VGG16's own `caffe` preprocessing)."""
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        bgr = tf.reverse(inputs, axis=[-1])
+        return bgr - tf.constant(VGG16_MEAN_BGR, dtype=inputs.dtype)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VGGArchitecture:
+    """What it takes to rebuild the model; stored in model.json."""
+
+    num_classes: int
+    image_size: int
+    head_units: int = 256
+    dropout: float = 0.5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_vgg16(architecture: VGGArchitecture, *, weights: str) -> keras.Model:
+    """VGG16 base (weights `imagenet`, `none` or a file path) + pooling → dense → dropout → softmax head."""
+    size = architecture.image_size
+    inputs = keras.Input(shape=(None, None, 3), dtype="uint8", name="image")
+    resized = keras.layers.Resizing(size, size, interpolation="bilinear", dtype="float32", name="resize")(inputs)
+    preprocessed = VGGPreprocess(dtype="float32", name="vgg_preprocess")(resized)
+    features = vgg16_base(size, weights)(preprocessed)
+    embedding = keras.layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(features)
+    hidden = keras.layers.Dense(architecture.head_units, activation="relu", name="head_dense")(embedding)
+    hidden = keras.layers.Dropout(architecture.dropout, name="head_dropout")(hidden)
+    outputs = keras.layers.Dense(
+        architecture.num_classes, activation="softmax", dtype="float32", name="probabilities"
+    )(hidden)
+    return keras.Model(inputs, outputs, name="imgclf_vgg16")
+
+
+def vgg16_base(image_size: int, weights: str) -> keras.Model:
+    """The convolutional base, loading weights from Keras' cache, a local file, or none at all."""
+    source = None if weights == "none" else weights
+    if source not in (None, "imagenet") and not os.path.isfile(source):
+        raise WeightsError(f"weights file {source} does not exist")
+    try:
+        return keras.applications.VGG16(include_top=False, weights=source, input_shape=(image_size, image_size, 3))
+    except Exception as exc:  # Keras raises bare Exception/ValueError for download and shape problems
+        raise WeightsError(weights_failure_message(weights, exc)) from exc
+
+
+def weights_failure_message(weights: str, exc: Exception) -> str:
+    if weights == "imagenet":
+        cache = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "models")
+        return (
+            f"ImageNet weights for VGG16 are not in the Keras cache ({cache}/{IMAGENET_WEIGHTS_FILE}) and could not "
+            f"be downloaded ({exc}); put the file there, pass --weights PATH, or train from scratch with --weights none"
+        )
+    return f"cannot load VGG16 base weights from {weights}: {exc}"
+
+
+def embedding_model(model: keras.Model) -> keras.Model:
+    """The same layers up to the pooled convolutional features: raw RGB uint8 in, a 512-vector out."""
+    return keras.Model(model.input, model.get_layer(EMBEDDING_LAYER).output, name="imgclf_vgg16_embedding")
+
+
+def set_trainable_layers(model: keras.Model, phase: str) -> None:
+    """`head`: base frozen; `last-block`: only block5 of the base trains; `all`: every layer trains."""
+    base = model.get_layer(BASE_LAYER)
+    base.trainable = phase != "head"
+    if phase == "last-block":
+        for layer in base.layers:
+            layer.trainable = layer.name.startswith(FINE_TUNE_BLOCK)
+
+
+def save_base_weights(model: keras.Model, path: str) -> None:
+    """Write the convolutional base's weights in the Keras HDF5 layout that `weights=PATH` reads."""
+    model.get_layer(BASE_LAYER).save_weights(path)

@@ -1,0 +1,191 @@
+"""One training run: prepare the data once, train the requested models, evaluate, register, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imgclf.config import TrainSettings
+from imgclf.data.dataset import PreparedDataset, prepare_dataset
+from imgclf.evaluation.evaluate import evaluate_classifier, score_of, write_evaluation
+from imgclf.evaluation.report import ModelScore, comparison_table, write_report
+from imgclf.models.artifact import new_card, save_estimator_artifact, save_keras_artifact
+from imgclf.models.classifier import KerasClassifier, SklearnClassifier
+from imgclf.models.features import EmbeddingFeatures, PixelFeatures
+from imgclf.models.keras_api import keras
+from imgclf.models.vgg import VGGArchitecture, build_vgg16, embedding_model
+from imgclf.registry import Registry
+from imgclf.training.baselines import cross_validate_baseline, fit_baseline
+from imgclf.training.datasets import to_tf_dataset
+from imgclf.training.embedding_cache import cached_embeddings
+from imgclf.training.vgg_loop import train_vgg16
+
+LOG = logging.getLogger("imgclf.training")
+BASELINE_KINDS = ("knn", "dt")
+
+
+@dataclass
+class RegisteredModel:
+    name: str
+    version: str
+    score: ModelScore
+    folder: Path
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    report_path: Path
+    models: list[RegisteredModel] = field(default_factory=list)
+
+    def table(self) -> str:
+        return comparison_table([model.score for model in self.models])
+
+
+def registry_name(base: str, *parts: str) -> str:
+    """A registry-safe model name such as `digits-knn-pixels`."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", base.lower()).strip("-._") or "model"
+    return "-".join((cleaned, *parts))
+
+
+def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult:
+    """Train, evaluate and register every model in `settings.models`; write the run's report."""
+    run_dir = settings.output_dir / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    run_dir.mkdir(parents=True)
+    data = prepare_dataset(
+        settings.data_dir, image_size=settings.vgg.image_size, split=settings.split, limits=settings.limits,
+        progress=progress,
+    )
+    (run_dir / "data_report.json").write_text(json.dumps(data.report(), indent=2) + "\n")
+    data.manifest.save(run_dir / "manifest.csv")
+    registry = Registry(settings.registry)
+    result = RunResult(run_dir=run_dir, report_path=run_dir / "report.md")
+    if "vgg16" in settings.models:
+        result.models.append(train_cnn(settings, data, registry, run_dir))
+    baselines = [kind for kind in BASELINE_KINDS if kind in settings.models]
+    if baselines:
+        for feature_set in settings.baselines.feature_sets:
+            features = baseline_features(settings, data, feature_set, progress)
+            matrix = features_of(features, data, settings)
+            for kind in baselines:
+                result.models.append(train_baseline(settings, data, registry, run_dir, kind, features, matrix))
+    write_run_report(result, settings, data)
+    return result
+
+
+def common_card(settings: TrainSettings, data: PreparedDataset, name: str, kind: str) -> dict[str, Any]:
+    return new_card(
+        name=name,
+        kind=kind,
+        labels=list(data.classes),
+        input_size=settings.vgg.image_size,
+        weights_source=settings.vgg.weights,
+        pretrained=settings.vgg.pretrained,
+        precision=settings.vgg.precision,
+        training=settings.to_dict(),
+        data={"root": str(data.root), "manifest_digest": data.manifest.digest(), "images": len(data.manifest.rows)},
+    )
+
+
+def train_cnn(settings: TrainSettings, data: PreparedDataset, registry: Registry, run_dir: Path) -> RegisteredModel:
+    vgg = settings.vgg
+    if not vgg.pretrained:
+        LOG.warning("VGG16 starts from RANDOM weights (weights=none): no ImageNet transfer; all layers train")
+    keras.utils.set_random_seed(settings.seed)
+    architecture = VGGArchitecture(num_classes=len(data.classes), image_size=vgg.image_size)
+    train_images, train_labels = data.split("train")
+    model, history = train_vgg16(
+        vgg,
+        architecture,
+        to_tf_dataset(train_images, train_labels, batch_size=vgg.batch_size, shuffle=True, seed=settings.seed),
+        to_tf_dataset(*data.split("val"), batch_size=vgg.batch_size, shuffle=False, seed=settings.seed),
+        train_images=len(train_images),
+    )
+    name = registry_name(settings.name, "vgg16")
+    card = common_card(settings, data, name, "vgg16") | {"architecture": architecture.to_dict()}
+    classifier = KerasClassifier(model, labels=data.classes, input_size=vgg.image_size, card=card)
+    evaluation = evaluate_classifier(classifier, *data.split("test"), history=history)
+    folder = run_dir / "models" / name
+    save_keras_artifact(folder, model, card)
+    return register(registry, name, folder, evaluation, data)
+
+
+def baseline_features(
+    settings: TrainSettings, data: PreparedDataset, feature_set: str, progress: bool
+) -> PixelFeatures | EmbeddingFeatures:
+    if feature_set == "pixels":
+        return PixelFeatures(settings.baselines.pixel_size)
+    keras.utils.set_random_seed(settings.seed)
+    architecture = VGGArchitecture(num_classes=len(data.classes), image_size=settings.vgg.image_size)
+    return EmbeddingFeatures(embedding_model(build_vgg16(architecture, weights=settings.vgg.weights)), progress=progress)
+
+
+def features_of(features: PixelFeatures | EmbeddingFeatures, data: PreparedDataset, settings: TrainSettings) -> np.ndarray:
+    if isinstance(features, EmbeddingFeatures):
+        return cached_embeddings(features, data.images, data.manifest.digest(), settings.cache_dir)
+    return features.transform(data.images)
+
+
+def train_baseline(
+    settings: TrainSettings,
+    data: PreparedDataset,
+    registry: Registry,
+    run_dir: Path,
+    kind: str,
+    features: PixelFeatures | EmbeddingFeatures,
+    matrix: np.ndarray,
+) -> RegisteredModel:
+    """Cross-validate on train+val, refit there, score on test."""
+    fit_index = data.indices("train", "val")
+    cv = cross_validate_baseline(kind, settings.baselines, settings.seed, matrix[fit_index], data.labels[fit_index])
+    estimator = fit_baseline(kind, settings.baselines, settings.seed, matrix[fit_index], data.labels[fit_index])
+    name = registry_name(settings.name, kind, features.to_dict()["kind"])
+    card = common_card(settings, data, name, kind) | {"estimator": repr(estimator)}
+    classifier = SklearnClassifier(estimator, features, labels=data.classes, input_size=settings.vgg.image_size, card=card)
+    evaluation = evaluate_classifier(classifier, *data.split("test"), cv=cv)
+    folder = run_dir / "models" / name
+    save_estimator_artifact(folder, estimator, features, card)
+    return register(registry, name, folder, evaluation, data)
+
+
+def register(
+    registry: Registry, name: str, folder: Path, evaluation: dict[str, Any], data: PreparedDataset
+) -> RegisteredModel:
+    write_evaluation(folder, name, evaluation)
+    data.manifest.save(folder / "manifest.csv")
+    version = registry.register(name, folder)
+    LOG.info("registered %s:%s in %s", name, version, registry.root)
+    return RegisteredModel(name=name, version=version, score=score_of(name, evaluation), folder=folder)
+
+
+def write_run_report(result: RunResult, settings: TrainSettings, data: PreparedDataset) -> None:
+    """report.md with the comparison table, metrics.json for every model, and the plots beside them."""
+    plots = result.run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    metrics: dict[str, Any] = {}
+    for model in result.models:
+        metrics[model.name] = json.loads((model.folder / "metrics.json").read_text()) | {"version": model.version}
+        for png in model.folder.glob("*.png"):
+            shutil.copy(png, plots / f"{model.name}-{png.name}")
+    (result.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    report = data.report()
+    skipped = "\n".join(f"- `{item['path']}`: {item['cause']}" for item in report["skipped"]) or "None."
+    sections = {
+        "Models": "\n".join(f"- `{m.name}:{m.version}` in `{settings.registry}`" for m in result.models),
+        "Data": f"`{data.root}`: {report['images']} images, {len(data.classes)} classes, "
+        f"manifest `{report['manifest_digest']}`.",
+        "Skipped files": skipped,
+        "Plots": "\n".join(f"![{png.stem}](plots/{png.name})" for png in sorted(plots.glob("*.png"))),
+    }
+    write_report(
+        result.report_path, title=f"Training run {result.run_dir.name}", scores=[m.score for m in result.models],
+        sections=sections, cv_folds=settings.baselines.cv_folds,
+    )

@@ -1,0 +1,76 @@
+"""The VGG16 training loop: a function of settings and tf.data datasets, so Ray Train workers can run it as is."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Sequence
+
+from imgclf.config import VGGSettings
+from imgclf.models.keras_api import keras, tf
+from imgclf.models.vgg import VGGArchitecture, build_vgg16, set_trainable_layers
+
+LOG = logging.getLogger("imgclf.training")
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """One log line per epoch: losses, accuracies and training throughput."""
+
+    def __init__(self, train_images: int, total_epochs: int) -> None:
+        super().__init__()
+        self.train_images = train_images
+        self.total_epochs = total_epochs
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        seconds = time.perf_counter() - self.started
+        logs["images_per_second"] = self.train_images / seconds if seconds > 0 else 0.0
+        logs["epoch_seconds"] = seconds
+        values = " ".join(f"{key}={value:.4f}" for key, value in logs.items())
+        LOG.info("epoch %d/%d %s", epoch + 1, self.total_epochs, values)
+
+
+def compile_model(model: keras.Model, learning_rate: float) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
+def train_vgg16(
+    settings: VGGSettings,
+    architecture: VGGArchitecture,
+    train_data: tf.data.Dataset,
+    val_data: tf.data.Dataset,
+    *,
+    train_images: int,
+    strategy: tf.distribute.Strategy | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int | str = "auto",
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Build and fit the model; returns it with its per-epoch history (both phases joined).
+
+    Pretrained weights: the base stays frozen, then optionally block5 fine-tunes at a lower learning rate.
+    No pretrained weights: a frozen random base learns little, so every layer trains.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    total_epochs = settings.epochs + (settings.fine_tune_epochs if settings.pretrained else 0)
+    logger = EpochLogger(train_images, total_epochs)
+    with strategy.scope():
+        model = build_vgg16(architecture, weights=settings.weights)
+        set_trainable_layers(model, "head" if settings.pretrained else "all")
+        compile_model(model, settings.learning_rate)
+    fit_args: dict[str, Any] = {"validation_data": val_data, "callbacks": [logger, *callbacks], "verbose": verbose}
+    history = model.fit(train_data, epochs=settings.epochs, **fit_args).history
+    if settings.pretrained and settings.fine_tune_epochs:
+        with strategy.scope():
+            set_trainable_layers(model, "last-block")
+            compile_model(model, settings.fine_tune_learning_rate)
+        fine_tuned = model.fit(train_data, initial_epoch=settings.epochs, epochs=total_epochs, **fit_args).history
+        history = {key: list(history.get(key, [])) + list(values) for key, values in fine_tuned.items()}
+    return model, {key: [float(value) for value in values] for key, values in history.items()}
