@@ -15,6 +15,7 @@ from imgclf.errors import (
     UnsupportedImageError,
     WeightsError,
 )
+from imgclf.registry import ModelRef, Registry
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,8 @@ __all__ = [
     "ImageTooLargeError",
     "ImgclfError",
     "ModelNotFoundError",
+    "ModelRef",
+    "Registry",
     "RegistryError",
     "SplitSettings",
     "TrainSettings",

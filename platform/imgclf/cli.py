@@ -14,13 +14,13 @@ from imgclf.config import (
     FEATURE_SETS,
     MODEL_KINDS,
     PRECISIONS,
-    DecodeLimits,
     TrainSettings,
     check_choice,
     default_registry,
     merge,
 )
-from imgclf.errors import ConfigError, ImageDecodeError, ImgclfError
+from imgclf import __version__
+from imgclf.errors import ImageDecodeError, ImgclfError
 
 LOG = logging.getLogger("imgclf")
 
@@ -48,6 +48,7 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imgclf", description="Image classification on Ray: VGG16, KNN, decision tree.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = commands.add_parser("data", help="write the embedded datasets").add_subparsers(dest="dataset", required=True)
@@ -158,38 +159,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from imgclf.data.loading import load_images
-    from imgclf.data.scan import LabelledFile, scan_folder
-    from imgclf.data.split import Manifest
-    from imgclf.evaluation.evaluate import evaluate_classifier, score_of, write_evaluation
-    from imgclf.evaluation.report import write_report
+def open_model(args: argparse.Namespace) -> tuple[str, Path, Any]:
+    """Resolve `args.model` in `args.registry`; return its `name:version`, local folder and Classifier."""
     from imgclf.models.artifact import load_classifier
     from imgclf.registry import Registry
 
     registry = Registry(args.registry)
     name, version = registry.resolve(args.model)
-    folder = registry.local_path(f"{name}:{version}")
-    classifier = load_classifier(folder, precision=args.precision)
-    if args.split == "test":
-        rows = Manifest.load(folder / "manifest.csv", classifier.labels).subset("test")
-        files = [LabelledFile(row.path, row.label) for row in rows]
-    else:
-        _, files = scan_folder(args.data)
-    unknown = sorted({item.label for item in files} - set(classifier.labels))
-    if unknown:
-        raise ConfigError(f"{args.data} has classes the model does not know: {', '.join(unknown)}")
-    loaded = load_images(args.data, files, classifier.input_size, limits=DecodeLimits(), progress=sys.stderr.isatty())
+    reference = f"{name}:{version}"
+    folder = registry.local_path(reference)
+    return reference, folder, load_classifier(folder, precision=args.precision)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from imgclf.evaluation.evaluate import evaluate_classifier, labelled_images, score_of, write_evaluation
+    from imgclf.evaluation.report import write_report
+
+    reference, folder, classifier = open_model(args)
+    loaded, labels = labelled_images(folder, classifier, args.data, args.split, progress=sys.stderr.isatty())
     for item in loaded.skipped:
         LOG.warning("skipping unreadable image %s: %s", item.path, item.cause)
-    labels = [classifier.labels.index(item.label) for item in loaded.files]
-    import numpy as np
-
-    evaluation = evaluate_classifier(classifier, loaded.images, np.array(labels, dtype=np.int64))
-    out = args.output / f"evaluate-{name}-{version}-{datetime.now():%Y%m%d-%H%M%S}"
-    write_evaluation(out, name, evaluation)
-    report = write_report(out / "report.md", title=f"Evaluation of {name}:{version} on {args.data} ({args.split})",
-                          scores=[score_of(f"{name}:{version}", evaluation)])
+    evaluation = evaluate_classifier(classifier, loaded.images, labels)
+    out = args.output / f"evaluate-{reference.replace(':', '-')}-{datetime.now():%Y%m%d-%H%M%S}"
+    write_evaluation(out, reference, evaluation)
+    title = f"Evaluation of {reference} on {args.data} ({args.split})"
+    report = write_report(out / "report.md", title=title, scores=[score_of(reference, evaluation)])
     print(report.read_text())
     print(f"report: {report}")
     return 0
@@ -197,13 +191,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from imgclf.data.decode import decode_file
-    from imgclf.models.artifact import load_classifier
     from imgclf.models.classifier import top_k
-    from imgclf.registry import Registry
 
-    registry = Registry(args.registry)
-    name, version = registry.resolve(args.model)
-    classifier = load_classifier(registry.local_path(f"{name}:{version}"), precision=args.precision)
+    reference, _, classifier = open_model(args)
+    name, version = reference.split(":")
     failures = 0
     for path in args.images:
         try:

@@ -8,12 +8,37 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from imgclf.config import DecodeLimits
+from imgclf.data.loading import LoadedImages, load_images
+from imgclf.data.scan import LabelledFile, scan_folder
+from imgclf.data.split import Manifest
+from imgclf.errors import DatasetError
 from imgclf.evaluation.metrics import classification_metrics, time_per_image
 from imgclf.evaluation.plots import plot_confusion_matrix, plot_roc, plot_training_curves
 from imgclf.evaluation.report import ModelScore
 from imgclf.models.classifier import Classifier
 
 METRICS_FILE = "metrics.json"
+MANIFEST_FILE = "manifest.csv"
+
+
+def labelled_images(
+    model_folder: Path, classifier: Classifier, data_dir: Path, split: str, *, progress: bool = False
+) -> tuple[LoadedImages, np.ndarray]:
+    """Images to score a model on: its own manifest's `split` rows, or (`all`) every image in data_dir."""
+    if split == "all":
+        _, files = scan_folder(data_dir)
+    else:
+        rows = Manifest.load(model_folder / MANIFEST_FILE, classifier.labels).subset(split)
+        files = [LabelledFile(row.path, row.label) for row in rows]
+    unknown = sorted({item.label for item in files} - set(classifier.labels))
+    if unknown:
+        raise DatasetError(f"{data_dir} has classes the model does not know: {', '.join(unknown)}")
+    loaded = load_images(data_dir, files, classifier.input_size, limits=DecodeLimits(), progress=progress)
+    if not loaded.files:
+        raise DatasetError(f"no readable images to evaluate on in {data_dir} ({split})")
+    labels = np.array([classifier.labels.index(item.label) for item in loaded.files], dtype=np.int64)
+    return loaded, labels
 
 
 def evaluate_classifier(

@@ -61,7 +61,7 @@ def write_json(path: Path, value: Any) -> None:
 
 def save_keras_artifact(folder: Path, model: keras.Model, card: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / KERAS_FILE, include_optimizer=False)
+    without_optimizer(model).save(folder / KERAS_FILE)
     write_card(folder, card)
 
 
@@ -71,8 +71,13 @@ def save_estimator_artifact(
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, folder / ESTIMATOR_FILE)
     if isinstance(features, EmbeddingFeatures):
-        features.model.save(folder / EXTRACTOR_FILE, include_optimizer=False)
+        without_optimizer(features.model).save(folder / EXTRACTOR_FILE)
     write_card(folder, {**card, "features": features.to_dict()})
+
+
+def without_optimizer(model: keras.Model) -> keras.Model:
+    """The same layers as an uncompiled model, so the saved file holds no optimizer state."""
+    return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
 def write_card(folder: Path, card: dict[str, Any]) -> None:

@@ -69,7 +69,7 @@ def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult
     registry = Registry(settings.registry)
     result = RunResult(run_dir=run_dir, report_path=run_dir / "report.md")
     if "vgg16" in settings.models:
-        result.models.append(train_cnn(settings, data, registry, run_dir))
+        result.models.append(train_cnn(settings, data, registry, run_dir, progress))
     baselines = [kind for kind in BASELINE_KINDS if kind in settings.models]
     if baselines:
         for feature_set in settings.baselines.feature_sets:
@@ -95,26 +95,32 @@ def common_card(settings: TrainSettings, data: PreparedDataset, name: str, kind:
     )
 
 
-def train_cnn(settings: TrainSettings, data: PreparedDataset, registry: Registry, run_dir: Path) -> RegisteredModel:
+def train_cnn(
+    settings: TrainSettings, data: PreparedDataset, registry: Registry, run_dir: Path, progress: bool
+) -> RegisteredModel:
     vgg = settings.vgg
     if not vgg.pretrained:
         LOG.warning("VGG16 starts from RANDOM weights (weights=none): no ImageNet transfer; all layers train")
     keras.utils.set_random_seed(settings.seed)
     architecture = VGGArchitecture(num_classes=len(data.classes), image_size=vgg.image_size)
     train_images, train_labels = data.split("train")
-    model, history = train_vgg16(
+    trained = train_vgg16(
         vgg,
         architecture,
         to_tf_dataset(train_images, train_labels, batch_size=vgg.batch_size, shuffle=True, seed=settings.seed),
         to_tf_dataset(*data.split("val"), batch_size=vgg.batch_size, shuffle=False, seed=settings.seed),
         train_images=len(train_images),
+        verbose=1 if progress else 0,
     )
     name = registry_name(settings.name, "vgg16")
-    card = common_card(settings, data, name, "vgg16") | {"architecture": architecture.to_dict()}
-    classifier = KerasClassifier(model, labels=data.classes, input_size=vgg.image_size, card=card)
-    evaluation = evaluate_classifier(classifier, *data.split("test"), history=history)
+    card = common_card(settings, data, name, "vgg16") | {
+        "architecture": architecture.to_dict(),
+        "best_epoch": trained.best_epoch,
+    }
+    classifier = KerasClassifier(trained.model, labels=data.classes, input_size=vgg.image_size, card=card)
+    evaluation = evaluate_classifier(classifier, *data.split("test"), history=trained.history)
     folder = run_dir / "models" / name
-    save_keras_artifact(folder, model, card)
+    save_keras_artifact(folder, trained.model, card)
     return register(registry, name, folder, evaluation, data)
 
 

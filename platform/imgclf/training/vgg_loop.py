@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from imgclf.config import VGGSettings
@@ -11,6 +12,13 @@ from imgclf.models.keras_api import keras, tf
 from imgclf.models.vgg import VGGArchitecture, build_vgg16, set_trainable_layers
 
 LOG = logging.getLogger("imgclf.training")
+
+
+@dataclass
+class TrainedVGG:
+    model: keras.Model
+    history: dict[str, list[float]]
+    best_epoch: int
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -34,6 +42,27 @@ class EpochLogger(keras.callbacks.Callback):
         LOG.info("epoch %d/%d %s", epoch + 1, self.total_epochs, values)
 
 
+class RestoreBestWeights(keras.callbacks.Callback):
+    """Keep the weights of the epoch with the lowest validation loss and put them back when training ends."""
+
+    def __init__(self, monitor: str = "val_loss") -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.best = float("inf")
+        self.best_epoch = -1
+        self.best_weights: list | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is not None and value < self.best:
+            self.best, self.best_epoch, self.best_weights = value, epoch, self.model.get_weights()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+            LOG.info("restored the weights of epoch %d (%s=%.4f)", self.best_epoch + 1, self.monitor, self.best)
+
+
 def compile_model(model: keras.Model, learning_rate: float) -> None:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
@@ -51,9 +80,12 @@ def train_vgg16(
     train_images: int,
     strategy: tf.distribute.Strategy | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    verbose: int | str = "auto",
-) -> tuple[keras.Model, dict[str, list[float]]]:
+    verbose: int = 1,
+) -> "TrainedVGG":
     """Build and fit the model; returns it with its per-epoch history (both phases joined).
+
+    `verbose=1` shows Keras' progress bar; every epoch is also logged as one line either way.
+    The returned model carries the weights of `best_epoch`, the one with the lowest validation loss.
 
     Pretrained weights: the base stays frozen, then optionally block5 fine-tunes at a lower learning rate.
     No pretrained weights: a frozen random base learns little, so every layer trains.
@@ -61,11 +93,12 @@ def train_vgg16(
     strategy = strategy or tf.distribute.get_strategy()
     total_epochs = settings.epochs + (settings.fine_tune_epochs if settings.pretrained else 0)
     logger = EpochLogger(train_images, total_epochs)
+    best = RestoreBestWeights()
     with strategy.scope():
         model = build_vgg16(architecture, weights=settings.weights)
         set_trainable_layers(model, "head" if settings.pretrained else "all")
         compile_model(model, settings.learning_rate)
-    fit_args: dict[str, Any] = {"validation_data": val_data, "callbacks": [logger, *callbacks], "verbose": verbose}
+    fit_args: dict[str, Any] = {"validation_data": val_data, "callbacks": [logger, best, *callbacks], "verbose": verbose}
     history = model.fit(train_data, epochs=settings.epochs, **fit_args).history
     if settings.pretrained and settings.fine_tune_epochs:
         with strategy.scope():
@@ -73,4 +106,8 @@ def train_vgg16(
             compile_model(model, settings.fine_tune_learning_rate)
         fine_tuned = model.fit(train_data, initial_epoch=settings.epochs, epochs=total_epochs, **fit_args).history
         history = {key: list(history.get(key, [])) + list(values) for key, values in fine_tuned.items()}
-    return model, {key: [float(value) for value in values] for key, values in history.items()}
+    return TrainedVGG(
+        model=model,
+        history={key: [float(value) for value in values] for key, values in history.items()},
+        best_epoch=best.best_epoch + 1,
+    )

@@ -1,0 +1,45 @@
+"""`python -m imgclf.bench`: run benchmark sections, print a table, write JSON (ratios measured in one run)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+from imgclf.bench import model
+from imgclf.bench.machine import machine_info
+from imgclf.runtime import configure_tensorflow
+
+SECTIONS = {"model": model}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m imgclf.bench", description=__doc__)
+    parser.add_argument("--output", type=Path, default=Path(".bench/results.json"))
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma list of %(default)s")
+    parser.add_argument("--registry", help="registry holding a trained digits VGG16 (default: train one under .bench)")
+    parser.add_argument("--model", default="digits-vgg16", help="model reference in --registry (default: %(default)s)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_tensorflow()
+    bench_dir = args.output.parent
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(), "sections": {}}
+    table: list[tuple[str, str]] = []
+    for name in args.sections.split(","):
+        section = SECTIONS[name]
+        results["sections"][name] = section.run(bench_dir, registry=args.registry, model=args.model)
+        table += [(f"{name}: {measure}", value) for measure, value in section.rows(results["sections"][name])]
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    machine = results["machine"]
+    print(f"\n{machine['cpu']}, {machine['cpus']} CPUs, flags: {' '.join(machine['flags'])}")
+    width = max(len(measure) for measure, _ in table)
+    for measure, value in table:
+        print(f"{measure:<{width}}  {value}")
+    print(f"\nwritten: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
