@@ -21,7 +21,6 @@ demo: $(STAMP)
 	test -d $(DEMO_DIR)/digits || $(BIN)/imgclf data digits $(DEMO_DIR)/digits
 	$(BIN)/imgclf train --data $(DEMO_DIR)/digits --name digits --image-size 32 --epochs 6 \
 		--registry $(DEMO_DIR)/registry --output $(DEMO_DIR)/runs
-	$(BIN)/imgclf models list --registry $(DEMO_DIR)/registry
 
 test: $(STAMP)
 	$(BIN)/pytest
@@ -29,8 +28,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow"
 
+# Reuses the demo's trained digits model when there is one; otherwise trains one under .bench/.
 bench: $(STAMP)
-	$(BIN)/python -m imgclf.bench --output .bench/results.json
+	$(BIN)/python -m imgclf.bench --output .bench/results.json \
+		$(if $(wildcard $(DEMO_DIR)/registry/digits-vgg16),--registry $(DEMO_DIR)/registry)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .bench .pytest_cache

@@ -105,6 +105,17 @@ def _move_tree(fs: pafs.FileSystem, src: str, dst: str) -> bool:
     return True
 
 
+def _copy_tree(source_fs: pafs.FileSystem, source: str, target_fs: pafs.FileSystem, target: str) -> None:
+    """Copy every file below `source` to the same relative path below `target`, one file at a time."""
+    prefix = source.rstrip("/") + "/"
+    infos = source_fs.get_file_info(pafs.FileSelector(source, recursive=True))
+    for info in sorted((i for i in infos if i.type == pafs.FileType.File), key=lambda i: i.path):
+        destination = _join(target, info.path[len(prefix) :])
+        target_fs.create_dir(destination.rsplit("/", 1)[0], recursive=True)
+        with source_fs.open_input_stream(info.path) as reader, target_fs.open_output_stream(destination) as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+
+
 class Registry:
     """Versioned model artifacts under a local folder or a pyarrow filesystem URI."""
 
@@ -168,7 +179,7 @@ class Registry:
         try:
             with _io(staging):
                 self._fs.create_dir(staging, recursive=True)
-                self._upload(source, staging)
+                _copy_tree(_LOCAL, str(source), self._fs, staging)
                 version = self._publish(name, staging)
         finally:
             with contextlib.suppress(OSError, ArrowException):
@@ -177,14 +188,6 @@ class Registry:
         for alias in (LATEST, *aliases):
             self._write_alias(name, alias, version)
         return version
-
-    def _upload(self, source: Path, destination: str) -> None:
-        """Copy every file below a local folder into `destination`, one file at a time, in order."""
-        for path in sorted(p for p in source.rglob("*") if p.is_file()):
-            target = _join(destination, *path.relative_to(source).parts)
-            self._fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-            with path.open("rb") as reader, self._fs.open_output_stream(target) as writer:
-                shutil.copyfileobj(reader, writer, 1 << 20)
 
     def _publish(self, name: str, staging: str) -> str:
         """Move a staged upload to the next free version number."""
@@ -258,7 +261,7 @@ class Registry:
         try:
             with _io(source):
                 tmp.mkdir(parents=True)
-                pafs.copy_files(source, str(tmp), source_filesystem=self._fs, destination_filesystem=_LOCAL)
+                _copy_tree(self._fs, source, _LOCAL, str(tmp))
                 try:
                     tmp.rename(target)
                 except OSError:

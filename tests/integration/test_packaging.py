@@ -41,6 +41,7 @@ def build_wheel(workdir: Path) -> Path:
     """`pip wheel` of a copy of the sources: offline with this venv's setuptools when it is new enough, else
     in pip's isolated build environment (which installs the build-system requirements from the package index)."""
     source = workdir / "source"
+    source.mkdir()
     for name in SOURCES:
         path = REPO_ROOT / name
         if path.is_dir():

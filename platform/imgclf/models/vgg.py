@@ -66,7 +66,7 @@ def vgg16_base(image_size: int, weights: str) -> keras.Model:
 
 def weights_failure_message(weights: str, exc: Exception) -> str:
     if weights == "imagenet":
-        cache = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "models")
+        cache = os.path.join(os.path.expanduser("~"), ".keras", "models")  # where tf_keras' get_file looks
         return (
             f"ImageNet weights for VGG16 are not in the Keras cache ({cache}/{IMAGENET_WEIGHTS_FILE}) and could not "
             f"be downloaded ({exc}); put the file there, pass --weights PATH, or train from scratch with --weights none"

@@ -58,12 +58,12 @@ def registry_name(base: str, *parts: str) -> str:
 
 def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult:
     """Train, evaluate and register every model in `settings.models`; write the run's report."""
-    run_dir = settings.output_dir / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    run_dir.mkdir(parents=True)
     data = prepare_dataset(
         settings.data_dir, image_size=settings.vgg.image_size, split=settings.split, limits=settings.limits,
         progress=progress,
     )
+    run_dir = settings.output_dir / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    run_dir.mkdir(parents=True)
     (run_dir / "data_report.json").write_text(json.dumps(data.report(), indent=2) + "\n")
     data.manifest.save(run_dir / "manifest.csv")
     registry = Registry(settings.registry)

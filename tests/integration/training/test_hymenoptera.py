@@ -9,9 +9,8 @@ import pytest
 
 from imgclf.registry import Registry
 from utils.cli import run_cli
-from utils.known_bugs import KERAS_SAVE_BUG
 
-pytestmark = [pytest.mark.slow, KERAS_SAVE_BUG]
+pytestmark = pytest.mark.slow
 
 # ../shared next to the repository root; present in CI (see shared/datasets/README.md).
 HYMENOPTERA = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "hymenoptera"

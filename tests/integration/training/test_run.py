@@ -25,9 +25,8 @@ from utils.digits_run import (
     VGG_MODEL,
     TrainedRun,
 )
-from utils.known_bugs import KERAS_SAVE_BUG
 
-pytestmark = [pytest.mark.slow, KERAS_SAVE_BUG]
+pytestmark = pytest.mark.slow
 
 TABLE_HEADER = "| Model | Accuracy | Precision | Recall | F1 | ROC AUC | ms/image | 5-fold CV accuracy |"
 HISTORY_KEYS = {"loss", "accuracy", "val_loss", "val_accuracy"}

@@ -28,8 +28,6 @@ from imgclf.models.features import EmbeddingFeatures, PixelFeatures
 from imgclf.models.keras_api import keras, tf
 from imgclf.models.vgg import VGGArchitecture, build_vgg16, embedding_model
 
-from utils.known_bugs import KERAS_SAVE_BUG
-
 LABELS = ["cat", "dog", "fox"]
 SIZE = 32
 PIXEL_SIZE = 8
@@ -78,7 +76,6 @@ def in_memory(model: keras.Model, card: dict) -> KerasClassifier:
     return KerasClassifier(model, labels=LABELS, input_size=SIZE, card=card)
 
 
-@KERAS_SAVE_BUG
 def test_vgg_artifact_predicts_exactly_like_the_model_in_memory(
     vgg: keras.Model, vgg_folder: Path, architecture: VGGArchitecture, seed: int
 ) -> None:
@@ -96,7 +93,6 @@ def test_vgg_artifact_predicts_exactly_like_the_model_in_memory(
     assert np.array_equal(loaded.predict_proba(other_sizes), expected.predict_proba(other_sizes))
 
 
-@KERAS_SAVE_BUG
 def test_vgg_artifact_loads_in_bf16_close_to_fp32(
     vgg: keras.Model, vgg_folder: Path, architecture: VGGArchitecture, seed: int
 ) -> None:
@@ -115,7 +111,6 @@ def test_vgg_artifact_loads_in_bf16_close_to_fp32(
     np.testing.assert_allclose(bf16.sum(axis=1), 1.0, atol=1e-3)
 
 
-@KERAS_SAVE_BUG
 def test_card_precision_is_the_default_and_an_argument_overrides_it(
     vgg_folder: Path, architecture: VGGArchitecture, tmp_path: Path
 ) -> None:
@@ -162,7 +157,6 @@ def test_pixel_baseline_artifact_predicts_exactly_like_the_estimator(kind: str, 
     assert np.array_equal(probabilities, expected.predict_batch(new_images))
 
 
-@KERAS_SAVE_BUG
 def test_embedding_baseline_artifact_predicts_exactly_like_the_estimator(
     vgg: keras.Model, seed: int, tmp_path: Path
 ) -> None:

@@ -184,11 +184,6 @@ def test_unavailable_imagenet_weights_name_the_cache_and_the_way_out(offline_ima
     assert "--weights PATH" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="platform bug: vgg.weights_failure_message names $KERAS_HOME/models, but tf_keras' get_file ignores "
-    "KERAS_HOME and reads ~/.keras/models, so the message sends the user to the wrong folder",
-)
 def test_unavailable_imagenet_weights_name_the_folder_keras_reads_with_keras_home_set(
     offline_imagenet: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
