@@ -20,7 +20,7 @@ from imgclf.config import (
     merge,
 )
 from imgclf import __version__
-from imgclf.errors import ImageDecodeError, ImgclfError
+from imgclf.errors import ConfigError, ImageDecodeError, ImgclfError
 
 LOG = logging.getLogger("imgclf")
 
@@ -72,6 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="seed for the split, initialisation and shuffling (default: 42)")
     train.add_argument("--name", help="model name prefix in the registry (default: the data folder's name)")
     train.add_argument("--output", type=Path, help="folder for run reports (default: runs)")
+    cluster = train.add_argument_group("Ray cluster")
+    cluster.add_argument(
+        "--address",
+        help="Ray cluster to train on: auto, ray://HOST:10001, or a dashboard URL http://HOST:8265 to submit the run "
+        "as a Ray job (run from the imgclf source folder, which is uploaded as the job's working folder: relative "
+        "paths in the other options then mean paths inside that uploaded copy, so give the registry, output and "
+        "storage as absolute paths or URIs the cluster can reach) (default: start a local one)",
+    )
+    cluster.add_argument("--workers", type=positive_int, help="Ray Train workers (default: cluster CPUs ÷ CPUs per worker)")
+    cluster.add_argument("--cpus-per-worker", type=float, help="CPUs each worker reserves (default: 1)")
+    cluster.add_argument("--gpus-per-worker", type=float, help="GPUs each worker reserves (default: 1 when the cluster has GPUs)")
+    cluster.add_argument("--storage-path", help="checkpoint folder or URI, shared by all nodes (default: ray_results)")
+    cluster.add_argument("--max-failures", type=int, help="worker-group restarts from the last checkpoint (default: 2)")
     add_registry(train)
     train.set_defaults(handler=cmd_train)
 
@@ -130,6 +143,14 @@ def train_settings(args: argparse.Namespace) -> TrainSettings:
             "precision": args.precision,
         },
         "baselines": {"feature_sets": args.features},
+        "cluster": {
+            "address": args.address,
+            "workers": args.workers,
+            "cpus_per_worker": args.cpus_per_worker,
+            "gpus_per_worker": args.gpus_per_worker,
+            "storage_path": args.storage_path,
+            "max_failures": args.max_failures,
+        },
     }
     given = drop_unset(options)
     if args.seed is not None:
@@ -151,12 +172,63 @@ def drop_unset(values: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     settings = train_settings(args)
+    from imgclf.submit import is_dashboard_address
+
+    if is_dashboard_address(args.address):
+        return submit_train_job(args)
+    if is_dashboard_address(settings.cluster.address):
+        raise ConfigError(
+            f"cluster.address {settings.cluster.address!r} in {args.config} is a dashboard URL; "
+            "pass it as --address to submit a Ray job, or use auto or ray://HOST:10001 there"
+        )
     from imgclf.training.run import run_training
 
     result = run_training(settings, progress=sys.stderr.isatty())
     print(result.table())
     print(f"\nreport: {result.report_path}")
     return 0
+
+
+def submit_train_job(args: argparse.Namespace) -> int:
+    """`imgclf train --address http://...`: run `python jobs/train.py <the same options>` as a Ray job and follow it."""
+    import os
+
+    from imgclf.submit import follow, submit
+
+    if not Path("jobs/train.py").is_file():
+        raise ConfigError(
+            f"--address {args.address} submits a Ray job with this folder as its working folder, but "
+            f"{Path.cwd()} has no jobs/train.py: run from the imgclf source folder, or use ray job submit yourself"
+        )
+    options = without_option(args.argv[args.argv.index("train") + 1 :], "--address")
+    env = {"IMGCLF_REGISTRY": os.environ["IMGCLF_REGISTRY"]} if "IMGCLF_REGISTRY" in os.environ else {}
+    job_id = submit(args.address, ["python", "jobs/train.py", *options], working_dir=Path.cwd(), env=env)
+    print(f"submitted Ray job {job_id} to {args.address}", flush=True)
+    try:
+        status = follow(args.address, job_id)
+    except KeyboardInterrupt:
+        print(f"imgclf: stopped following; Ray job {job_id} keeps running "
+              f"(ray job stop --address {args.address} {job_id})", file=sys.stderr)
+        raise
+    if status != "SUCCEEDED":
+        print(f"imgclf: error: Ray job {job_id} ended {status} (logs: ray job logs --address {args.address} {job_id})",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def without_option(argv: Sequence[str], option: str) -> list[str]:
+    """`argv` minus `option VALUE`, `option=VALUE` and argparse's unambiguous abbreviations of `option`."""
+    kept, skip = [], False
+    for token in argv:
+        name = token.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif len(name) > 2 and option.startswith(name) and name.startswith("--"):
+            skip = "=" not in token
+        else:
+            kept.append(token)
+    return kept
 
 
 def open_model(args: argparse.Namespace) -> tuple[str, Path, Any]:
@@ -228,6 +300,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

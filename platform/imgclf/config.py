@@ -16,6 +16,9 @@ MODEL_KINDS = ("vgg16", "knn", "dt")
 FEATURE_SETS = ("pixels", "embeddings")
 PRECISIONS = ("fp32", "bf16")
 WEIGHTS_KEYWORDS = ("imagenet", "none")
+TREE_CRITERIA = ("gini", "entropy", "log_loss")
+MAX_NEIGHBORS = 1000
+MAX_TREE_DEPTH = 1000
 IMAGE_SIZE_RANGE = (32, 512)
 MAX_SEED = 2**32 - 1
 
@@ -126,15 +129,68 @@ class BaselineSettings:
     pixel_size: int = 16
     knn_neighbors: int = 3
     tree_max_depth: int | None = None
+    tree_criterion: str = "gini"
     cv_folds: int = 5
+    knn_grid: tuple[int, ...] = (1, 3, 5, 7, 9, 15)
+    tree_depth_grid: tuple[int | None, ...] = (5, 10, 20, None)
+    tree_criterion_grid: tuple[str, ...] = ("gini", "entropy")
 
     def __post_init__(self) -> None:
         check_subset("feature_sets", tuple(self.feature_sets), FEATURE_SETS)
         check_int_range("pixel_size", self.pixel_size, 4, 128)
-        check_int_range("knn_neighbors", self.knn_neighbors, 1, 1000)
-        if self.tree_max_depth is not None:
-            check_int_range("tree_max_depth", self.tree_max_depth, 1, 1000)
+        check_int_range("knn_neighbors", self.knn_neighbors, 1, MAX_NEIGHBORS)
+        check_tree_depth("tree_max_depth", self.tree_max_depth)
+        check_choice("tree_criterion", self.tree_criterion, TREE_CRITERIA)
         check_int_range("cv_folds", self.cv_folds, 2, 100)
+        object.__setattr__(self, "knn_grid", check_grid("knn_grid", self.knn_grid))
+        object.__setattr__(self, "tree_depth_grid", check_grid("tree_depth_grid", self.tree_depth_grid))
+        object.__setattr__(self, "tree_criterion_grid", check_grid("tree_criterion_grid", self.tree_criterion_grid))
+        for k in self.knn_grid:
+            check_int_range("knn_grid values", k, 1, MAX_NEIGHBORS)
+        for depth in self.tree_depth_grid:
+            check_tree_depth("tree_depth_grid values", depth)
+        for criterion in self.tree_criterion_grid:
+            check_choice("tree_criterion_grid values", criterion, TREE_CRITERIA)
+
+
+def check_tree_depth(name: str, value: Any) -> None:
+    """A tree depth is a positive integer, or None for unlimited."""
+    if value is not None:
+        check_int_range(name, value, 1, MAX_TREE_DEPTH)
+
+
+def check_grid(name: str, values: Any) -> tuple[Any, ...]:
+    """A search grid: a non-empty list or tuple without repeats, returned as a tuple."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(f"{name} must be a non-empty list of values; got {values!r}")
+    if any(value in values[:index] for index, value in enumerate(values)):
+        raise ConfigError(f"{name} must not repeat a value; got {list(values)!r}")
+    return tuple(values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterSettings:
+    """Where and how training runs on Ray; `workers=None` sizes the worker group from the cluster's CPUs."""
+
+    address: str | None = None
+    workers: int | None = None
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float | None = None
+    storage_path: str = "ray_results"
+    max_failures: int = 2
+
+    def __post_init__(self) -> None:
+        if self.workers is not None:
+            check_int_range("workers", self.workers, 1, 4096)
+        check_positive_number("cpus_per_worker", self.cpus_per_worker)
+        if self.gpus_per_worker is not None and self.gpus_per_worker != 0:
+            check_positive_number("gpus_per_worker", self.gpus_per_worker)
+        check_int_range("max_failures", self.max_failures, 0, 1000)
+
+
+def check_positive_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number; got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +208,7 @@ class TrainSettings:
     vgg: VGGSettings = field(default_factory=VGGSettings)
     baselines: BaselineSettings = field(default_factory=BaselineSettings)
     limits: DecodeLimits = field(default_factory=DecodeLimits)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -220,6 +277,7 @@ NESTED_SETTINGS: dict[str, type] = {
     "vgg": VGGSettings,
     "baselines": BaselineSettings,
     "limits": DecodeLimits,
+    "cluster": ClusterSettings,
 }
 
 

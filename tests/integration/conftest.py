@@ -20,7 +20,7 @@ def digits_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_run(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
+def trained_run(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> TrainedRun:
     """`imgclf train` of vgg16 + knn + dt on pixels and embeddings, 32 px, 1 epoch: once per session.
 
     The data is the digits subset plus a truncated PNG and a text file named .jpg; the embedding cache goes
@@ -32,7 +32,7 @@ def trained_run(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> T
     add_bad_files(data_dir)
     cache_dir = root / "cache"
     config = root / "settings.yaml"
-    config.write_text(yaml.safe_dump({"cache_dir": str(cache_dir)}))
+    config.write_text(yaml.safe_dump({"cache_dir": str(cache_dir), "cluster": {"storage_path": str(root / "ray_results")}}))
     registry, output = root / "registry", root / "runs"
     result = run_cli(
         ["train", "--data", data_dir, "--config", config, "--image-size", "32", "--epochs", "1",

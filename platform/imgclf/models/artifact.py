@@ -20,7 +20,7 @@ from imgclf.errors import RegistryError
 from imgclf.models.classifier import Classifier, KerasClassifier, SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
 from imgclf.models.keras_api import keras, precision_policy
-from imgclf.models.vgg import VGGArchitecture, build_vgg16
+from imgclf.models.vgg import VGGArchitecture, build_vgg16, copy_weights
 
 CARD_FILE = "model.json"
 LABELS_FILE = "labels.json"
@@ -116,5 +116,5 @@ def load_keras_model(folder: Path, card: dict[str, Any], precision: str) -> kera
         return saved
     with precision_policy(precision):
         rebuilt = build_vgg16(VGGArchitecture(**card["architecture"]), weights="none")
-    rebuilt.set_weights(saved.get_weights())
+    copy_weights(saved, rebuilt)
     return rebuilt

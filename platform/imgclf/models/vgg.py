@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from imgclf.errors import WeightsError
 from imgclf.models.keras_api import keras, tf
 
@@ -86,6 +88,41 @@ def set_trainable_layers(model: keras.Model, phase: str) -> None:
     if phase == "last-block":
         for layer in base.layers:
             layer.trainable = layer.name.startswith(FINE_TUNE_BLOCK)
+
+
+def leaf_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every non-model layer, nested models flattened, in construction order."""
+    leaves = []
+    for layer in model.layers:
+        leaves.extend(leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return leaves
+
+
+def ordered_weights(model: keras.Model) -> list[tf.Variable]:
+    """The model's variables in layer order, independent of which layers are trainable.
+
+    Keras' own `model.weights` lists trainable variables first, so its order changes when layers are
+    frozen or unfrozen; this order does not, which makes it safe for checkpoints across training phases.
+    """
+    return [weight for layer in leaf_layers(model) for weight in layer.weights]
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Copy every variable of `source` into the same-architecture `target` (any precision, any phase)."""
+    for source_weight, target_weight in zip(ordered_weights(source), ordered_weights(target), strict=True):
+        target_weight.assign(tf.cast(source_weight, target_weight.dtype))
+
+
+def save_weights_file(model: keras.Model, path: str) -> None:
+    """All variables in layer order as an .npz file (a training checkpoint)."""
+    np.savez(path, *[weight.numpy() for weight in ordered_weights(model)])
+
+
+def load_weights_file(model: keras.Model, path: str) -> None:
+    with np.load(path) as arrays:
+        values = [arrays[f"arr_{index}"] for index in range(len(arrays.files))]
+    for weight, value in zip(ordered_weights(model), values, strict=True):
+        weight.assign(value)
 
 
 def save_base_weights(model: keras.Model, path: str) -> None:

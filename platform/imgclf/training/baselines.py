@@ -1,4 +1,4 @@
-"""Fitting and cross-validating the scikit-learn baselines."""
+"""Fitting and cross-validating the scikit-learn baselines (no TensorFlow here: Ray workers import this)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,36 @@ from imgclf.models.baselines import BASELINE_BUILDERS
 LOG = logging.getLogger("imgclf.training")
 
 
+def fold_count(settings: BaselineSettings, labels: np.ndarray) -> int:
+    """`settings.cv_folds`, lowered to the smallest class size when it must be (stratified folds)."""
+    return min(settings.cv_folds, int(np.bincount(labels).min()))
+
+
+def fold_splitter(folds: int, seed: int) -> StratifiedKFold:
+    return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def smallest_training_fold(settings: BaselineSettings, seed: int, labels: np.ndarray) -> int:
+    """Rows in the smallest training part of the CV folds (all rows when there are too few for CV)."""
+    folds = fold_count(settings, labels)
+    if folds < 2:
+        return len(labels)
+    splits = fold_splitter(folds, seed).split(np.zeros((len(labels), 1)), labels)
+    return min(len(train) for train, _ in splits)
+
+
 def cross_validate_baseline(
     kind: str, settings: BaselineSettings, seed: int, features: np.ndarray, labels: np.ndarray
 ) -> dict[str, Any]:
     """Stratified k-fold accuracy and macro F1 (k lowered to the smallest class size when it must be)."""
-    folds = min(settings.cv_folds, int(np.bincount(labels).min()))
+    folds = fold_count(settings, labels)
     if folds < settings.cv_folds:
         LOG.warning("%s: smallest class has %d images; using %d folds instead of %d", kind, folds, folds, settings.cv_folds)
     if folds < 2:
         return {"folds": folds, "accuracy_mean": None, "accuracy_std": None, "f1_macro_mean": None, "f1_macro_std": None}
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = cross_validate(
-        BASELINE_BUILDERS[kind](settings, seed), features, labels, cv=splitter, scoring=("accuracy", "f1_macro")
+        BASELINE_BUILDERS[kind](settings, seed), features, labels, cv=fold_splitter(folds, seed),
+        scoring=("accuracy", "f1_macro"),
     )
     accuracy, f1 = scores["test_accuracy"], scores["test_f1_macro"]
     return {

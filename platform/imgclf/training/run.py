@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,10 +24,9 @@ from imgclf.models.features import EmbeddingFeatures, PixelFeatures
 from imgclf.models.keras_api import keras
 from imgclf.models.vgg import VGGArchitecture, build_vgg16, embedding_model
 from imgclf.registry import Registry
-from imgclf.training.baselines import cross_validate_baseline, fit_baseline
-from imgclf.training.datasets import to_tf_dataset
+from imgclf.training.baseline_search import SearchJob, search
 from imgclf.training.embedding_cache import cached_embeddings
-from imgclf.training.vgg_loop import train_vgg16
+from imgclf.training.distributed import connect, train_vgg16_on_ray
 
 LOG = logging.getLogger("imgclf.training")
 BASELINE_KINDS = ("knn", "dt")
@@ -68,15 +68,15 @@ def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult
     data.manifest.save(run_dir / "manifest.csv")
     registry = Registry(settings.registry)
     result = RunResult(run_dir=run_dir, report_path=run_dir / "report.md")
-    if "vgg16" in settings.models:
-        result.models.append(train_cnn(settings, data, registry, run_dir, progress))
-    baselines = [kind for kind in BASELINE_KINDS if kind in settings.models]
-    if baselines:
-        for feature_set in settings.baselines.feature_sets:
-            features = baseline_features(settings, data, feature_set, progress)
-            matrix = features_of(features, data, settings)
-            for kind in baselines:
-                result.models.append(train_baseline(settings, data, registry, run_dir, kind, features, matrix))
+    connect(settings.cluster.address, progress=progress)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        baselines = None
+        if any(kind in settings.models for kind in BASELINE_KINDS):
+            baselines = background.submit(train_baselines, settings, data, registry, run_dir, progress)
+        if "vgg16" in settings.models:
+            result.models.append(train_cnn(settings, data, registry, run_dir, progress))
+        if baselines is not None:
+            result.models.extend(baselines.result())
     write_run_report(result, settings, data)
     return result
 
@@ -101,18 +101,9 @@ def train_cnn(
     vgg = settings.vgg
     if not vgg.pretrained:
         LOG.warning("VGG16 starts from RANDOM weights (weights=none): no ImageNet transfer; all layers train")
-    keras.utils.set_random_seed(settings.seed)
     architecture = VGGArchitecture(num_classes=len(data.classes), image_size=vgg.image_size)
-    train_images, train_labels = data.split("train")
-    trained = train_vgg16(
-        vgg,
-        architecture,
-        to_tf_dataset(train_images, train_labels, batch_size=vgg.batch_size, shuffle=True, seed=settings.seed),
-        to_tf_dataset(*data.split("val"), batch_size=vgg.batch_size, shuffle=False, seed=settings.seed),
-        train_images=len(train_images),
-        verbose=1 if progress else 0,
-    )
     name = registry_name(settings.name, "vgg16")
+    trained = train_vgg16_on_ray(settings, architecture, data, f"{name}-{run_dir.name}", progress=progress)
     card = common_card(settings, data, name, "vgg16") | {
         "architecture": architecture.to_dict(),
         "best_epoch": trained.best_epoch,
@@ -140,26 +131,37 @@ def features_of(features: PixelFeatures | EmbeddingFeatures, data: PreparedDatas
     return features.transform(data.images)
 
 
-def train_baseline(
-    settings: TrainSettings,
-    data: PreparedDataset,
-    registry: Registry,
-    run_dir: Path,
-    kind: str,
-    features: PixelFeatures | EmbeddingFeatures,
-    matrix: np.ndarray,
-) -> RegisteredModel:
-    """Cross-validate on train+val, refit there, score on test."""
+def train_baselines(
+    settings: TrainSettings, data: PreparedDataset, registry: Registry, run_dir: Path, progress: bool
+) -> list[RegisteredModel]:
+    """Every baseline × feature set: hyperparameter search with cross-validation as parallel Ray tasks on
+    train+val, the best setting refitted there, scored on test, registered."""
+    kinds = [kind for kind in BASELINE_KINDS if kind in settings.models]
     fit_index = data.indices("train", "val")
-    cv = cross_validate_baseline(kind, settings.baselines, settings.seed, matrix[fit_index], data.labels[fit_index])
-    estimator = fit_baseline(kind, settings.baselines, settings.seed, matrix[fit_index], data.labels[fit_index])
-    name = registry_name(settings.name, kind, features.to_dict()["kind"])
-    card = common_card(settings, data, name, kind) | {"estimator": repr(estimator)}
-    classifier = SklearnClassifier(estimator, features, labels=data.classes, input_size=settings.vgg.image_size, card=card)
-    evaluation = evaluate_classifier(classifier, *data.split("test"), cv=cv)
-    folder = run_dir / "models" / name
-    save_estimator_artifact(folder, estimator, features, card)
-    return register(registry, name, folder, evaluation, data)
+    extractors = {fs: baseline_features(settings, data, fs, progress) for fs in settings.baselines.feature_sets}
+    jobs = []
+    for feature_set, extractor in extractors.items():
+        matrix = features_of(extractor, data, settings)[fit_index]
+        jobs += [SearchJob(f"{kind}-{feature_set}", kind, matrix, data.labels[fit_index]) for kind in kinds]
+    outcomes = search(jobs, settings.baselines, settings.seed, parallel=True)
+    registered = []
+    for job in jobs:
+        outcome = outcomes[job.name]
+        features = extractors[job.name.split("-", 1)[1]]
+        name = registry_name(settings.name, job.name)
+        card = common_card(settings, data, name, job.kind) | {
+            "estimator": repr(outcome.estimator),
+            "best_params": outcome.best_params,
+        }
+        classifier = SklearnClassifier(
+            outcome.estimator, features, labels=data.classes, input_size=settings.vgg.image_size, card=card
+        )
+        evaluation = evaluate_classifier(classifier, *data.split("test"), cv=outcome.cv)
+        evaluation["search"] = outcome.to_dict()
+        folder = run_dir / "models" / name
+        save_estimator_artifact(folder, outcome.estimator, features, card)
+        registered.append(register(registry, name, folder, evaluation, data))
+    return registered
 
 
 def register(
@@ -170,6 +172,22 @@ def register(
     version = registry.register(name, folder)
     LOG.info("registered %s:%s in %s", name, version, registry.root)
     return RegisteredModel(name=name, version=version, score=score_of(name, evaluation), folder=folder)
+
+
+def search_table(metrics: dict[str, Any]) -> str:
+    """One row per baseline and candidate setting: its cross-validated accuracy; the chosen one in bold."""
+    lines = ["| Model | Setting | CV accuracy |", "| --- | --- | --- |"]
+    for name, values in metrics.items():
+        search_results = values.get("search")
+        if not search_results:
+            continue
+        for candidate in search_results["results"]:
+            setting = ", ".join(f"{key}={value}" for key, value in candidate["params"].items())
+            chosen = candidate["params"] == search_results["best_params"]
+            mean, std = candidate["accuracy_mean"], candidate["accuracy_std"]
+            score = "—" if mean is None else f"{mean:.4f} ± {std:.4f}"
+            lines.append(f"| {name} | {'**' + setting + '**' if chosen else setting} | {score} |")
+    return "\n".join(lines) if len(lines) > 2 else "No baselines in this run."
 
 
 def write_run_report(result: RunResult, settings: TrainSettings, data: PreparedDataset) -> None:
@@ -185,6 +203,7 @@ def write_run_report(result: RunResult, settings: TrainSettings, data: PreparedD
     report = data.report()
     skipped = "\n".join(f"- `{item['path']}`: {item['cause']}" for item in report["skipped"]) or "None."
     sections = {
+        "Hyperparameter search (cross-validated on train+val)": search_table(metrics),
         "Models": "\n".join(f"- `{m.name}:{m.version}` in `{settings.registry}`" for m in result.models),
         "Data": f"`{data.root}`: {report['images']} images, {len(data.classes)} classes, "
         f"manifest `{report['manifest_digest']}`.",

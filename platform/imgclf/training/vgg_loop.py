@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from imgclf.config import VGGSettings
 from imgclf.models.keras_api import keras, tf
-from imgclf.models.vgg import VGGArchitecture, build_vgg16, set_trainable_layers
+from imgclf.models.vgg import VGGArchitecture, build_vgg16, load_weights_file, set_trainable_layers
 
 LOG = logging.getLogger("imgclf.training")
 
@@ -71,6 +71,36 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of epochs [first, end) with the layers that train and their learning rate."""
+
+    layers: str
+    learning_rate: float
+    first: int
+    end: int
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """Where a resumed run starts: epochs already done, their history, and the weights they left."""
+
+    epochs_done: int
+    history: dict[str, list[float]]
+    weights_path: str
+
+
+def training_phases(settings: VGGSettings) -> list[Phase]:
+    """Pretrained: head only, then optionally block5 at the fine-tune rate. From scratch: every layer."""
+    if not settings.pretrained:
+        return [Phase("all", settings.learning_rate, 0, settings.epochs)]
+    phases = [Phase("head", settings.learning_rate, 0, settings.epochs)]
+    if settings.fine_tune_epochs:
+        end = settings.epochs + settings.fine_tune_epochs
+        phases.append(Phase("last-block", settings.fine_tune_learning_rate, settings.epochs, end))
+    return phases
+
+
 def train_vgg16(
     settings: VGGSettings,
     architecture: VGGArchitecture,
@@ -81,33 +111,35 @@ def train_vgg16(
     strategy: tf.distribute.Strategy | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 1,
-) -> "TrainedVGG":
-    """Build and fit the model; returns it with its per-epoch history (both phases joined).
+    start: TrainingState | None = None,
+) -> TrainedVGG:
+    """Build and fit the model (or resume it from `start`); returns it with its per-epoch history.
 
     `verbose=1` shows Keras' progress bar; every epoch is also logged as one line either way.
-    The returned model carries the weights of `best_epoch`, the one with the lowest validation loss.
-
-    Pretrained weights: the base stays frozen, then optionally block5 fine-tunes at a lower learning rate.
-    No pretrained weights: a frozen random base learns little, so every layer trains.
+    The returned model carries the weights of `best_epoch`, the one with the lowest validation loss
+    among the epochs this call trained. A resumed run restarts the optimizer's moments.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    total_epochs = settings.epochs + (settings.fine_tune_epochs if settings.pretrained else 0)
-    logger = EpochLogger(train_images, total_epochs)
+    phases = training_phases(settings)
+    epochs_done = start.epochs_done if start else 0
     best = RestoreBestWeights()
+    fit_args: dict[str, Any] = {
+        "validation_data": val_data,
+        "callbacks": [EpochLogger(train_images, phases[-1].end), best, *callbacks],
+        "verbose": verbose,
+    }
     with strategy.scope():
-        model = build_vgg16(architecture, weights=settings.weights)
-        set_trainable_layers(model, "head" if settings.pretrained else "all")
-        compile_model(model, settings.learning_rate)
-    fit_args: dict[str, Any] = {"validation_data": val_data, "callbacks": [logger, best, *callbacks], "verbose": verbose}
-    history = model.fit(train_data, epochs=settings.epochs, **fit_args).history
-    if settings.pretrained and settings.fine_tune_epochs:
+        model = build_vgg16(architecture, weights="none" if start else settings.weights)
+        if start:
+            load_weights_file(model, start.weights_path)
+    history: dict[str, list[float]] = {key: list(values) for key, values in (start.history if start else {}).items()}
+    for phase in phases:
+        if phase.end <= epochs_done:
+            continue
         with strategy.scope():
-            set_trainable_layers(model, "last-block")
-            compile_model(model, settings.fine_tune_learning_rate)
-        fine_tuned = model.fit(train_data, initial_epoch=settings.epochs, epochs=total_epochs, **fit_args).history
-        history = {key: list(history.get(key, [])) + list(values) for key, values in fine_tuned.items()}
-    return TrainedVGG(
-        model=model,
-        history={key: [float(value) for value in values] for key, values in history.items()},
-        best_epoch=best.best_epoch + 1,
-    )
+            set_trainable_layers(model, phase.layers)
+            compile_model(model, phase.learning_rate)
+        trained = model.fit(train_data, initial_epoch=max(phase.first, epochs_done), epochs=phase.end, **fit_args)
+        for key, values in trained.history.items():
+            history.setdefault(key, []).extend(float(value) for value in values)
+    return TrainedVGG(model=model, history=history, best_epoch=best.best_epoch + 1)

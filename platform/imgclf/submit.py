@@ -1,0 +1,119 @@
+"""Submit imgclf work to a Ray cluster as a Ray job (the Jobs API at the dashboard's http:// address) and follow it.
+
+    job_id = submit("http://head:8265", ["python", "jobs/train.py", "--data", "data/digits"], working_dir=".")
+    status = follow("http://head:8265", job_id)        # streams the job's logs; "SUCCEEDED", "FAILED" or "STOPPED"
+
+The working folder is uploaded to the cluster and the entrypoint runs inside it, so relative paths in the
+entrypoint mean paths inside that uploaded copy. Connection failures become `ConfigError`s naming the address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import IO, Iterator, Sequence
+
+from ray.exceptions import AuthenticationError
+
+from imgclf.errors import ConfigError
+
+# Never uploaded with the working folder: environments, history, demo/bench output, local results.
+EXCLUDES = [".venv", ".git", ".demo", ".bench", "runs", "registry", "ray_results", "**/__pycache__"]
+TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "STOPPED")
+DASHBOARD_SCHEMES = ("http://", "https://")
+
+
+def is_dashboard_address(address: str | None) -> bool:
+    """True for a Ray dashboard (Jobs API) address such as `http://127.0.0.1:8265`."""
+    return bool(address) and address.startswith(DASHBOARD_SCHEMES)
+
+
+def submit(
+    address: str, entrypoint: Sequence[str], *, working_dir: str | Path, env: dict[str, str] | None = None
+) -> str:
+    """Submit `entrypoint` (an argument list, shell-quoted here) to run in `working_dir` on the cluster; return the job id."""
+    client = job_client(address)
+    from imgclf.training.distributed import WORKER_ENV  # lazy: it imports TensorFlow
+
+    runtime_env = {
+        "working_dir": str(working_dir),
+        "excludes": list(EXCLUDES),
+        "env_vars": {**WORKER_ENV, **(env or {})},
+    }
+    with translated_errors(address):
+        return client.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=runtime_env)
+
+
+def follow(address: str, job_id: str, *, out: IO[str] = sys.stdout, poll_s: float = 1.0) -> str:
+    """Stream the job's logs to `out` until it ends; return its final status (SUCCEEDED, FAILED or STOPPED)."""
+    client = job_client(address)
+    printed = 0
+
+    def write(text: str) -> None:
+        nonlocal printed
+        out.write(text)
+        out.flush()
+        printed += len(text)
+
+    async def tail() -> None:
+        async for chunk in client.tail_job_logs(job_id):
+            write(chunk)
+
+    with translated_errors(address):
+        try:
+            asyncio.run(tail())
+        except OSError:
+            pass  # the log stream broke (e.g. a dashboard restart): the polling below picks up the rest
+        # The stream closes when the job ends; poll for the final status and any text the stream missed.
+        while True:
+            status = str(client.get_job_status(job_id).value)
+            logs = client.get_job_logs(job_id)
+            if len(logs) > printed:
+                write(logs[printed:])
+            if status in TERMINAL_STATUSES:
+                return status
+            time.sleep(poll_s)
+
+
+def job_client(address: str):  # -> ray.job_submission.JobSubmissionClient
+    """A Jobs API client for the dashboard at `address`; checks that it answers."""
+    from ray.job_submission import JobSubmissionClient
+
+    with translated_errors(address):
+        return JobSubmissionClient(address)
+
+
+@contextlib.contextmanager
+def translated_errors(address: str) -> Iterator[None]:
+    """Turn the Jobs API's connection, token and request failures into one-line ConfigErrors naming `address`."""
+    try:
+        yield
+    except AuthenticationError as exc:
+        raise ConfigError(
+            f"the Ray dashboard at {address} wants a token ({one_line(str(exc).splitlines()[0])}): set "
+            "RAY_AUTH_MODE=token and give the cluster's token in RAY_AUTH_TOKEN or ~/.ray/auth_token"
+        ) from exc
+    except OSError as exc:  # builtin ConnectionError, requests' and aiohttp's connection errors
+        raise ConfigError(f"cannot reach the Ray dashboard at {address}: {root_cause(exc)}") from exc
+    except RuntimeError as exc:  # the client's "Request failed with status code ..." errors
+        raise ConfigError(f"the Ray dashboard at {address} refused the request: {one_line(str(exc))}") from exc
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost OS-level reason (`Connection refused`, `Name or service not known`), else the message."""
+    reason, seen = one_line(str(exc)), set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            reason = current.strerror
+        current = current.__cause__ or current.__context__
+    return reason
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,191 @@
+"""VGG16 on Ray Train: data-parallel TensorflowTrainer workers fed by Ray Data shards, checkpointed every epoch."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+import ray.train
+from ray.train.tensorflow import TensorflowTrainer
+
+from imgclf.config import ClusterSettings, DecodeLimits, TrainSettings, VGGSettings
+from imgclf.data.dataset import PreparedDataset
+from imgclf.data.decode import decode_file
+from imgclf.data.transforms import resize_image
+from imgclf.models.keras_api import keras, tf
+from imgclf.models.vgg import VGGArchitecture, build_vgg16, load_weights_file, save_weights_file
+from imgclf.runtime import configure_tensorflow
+from imgclf.training.vgg_loop import TrainedVGG, TrainingState, train_vgg16
+
+LOG = logging.getLogger("imgclf.training")
+WORKER_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+WEIGHTS_FILE = "weights.npz"
+STATE_FILE = "state.json"
+# Test-only fault injection: both variables must be set (the test suite does), so no user hits it by accident.
+FAIL_ONCE_AT_EPOCH_ENV = "IMGCLF_TEST_FAIL_ONCE_AT_EPOCH"
+FAIL_MARKER_ENV = "IMGCLF_TEST_FAIL_MARKER"
+
+
+def connect(address: str | None, *, progress: bool = True) -> None:
+    """Join the cluster at `address` (`auto`, `ray://...`), or start a local one; no-op when already connected."""
+    if not ray.is_initialized():
+        ray.init(address=address, runtime_env={"env_vars": WORKER_ENV}, log_to_driver=True)
+    ray.data.DataContext.get_current().enable_progress_bars = progress
+
+
+def decode_batch(batch: dict[str, np.ndarray], *, size: int, limits: DecodeLimits) -> dict[str, np.ndarray]:
+    """Ray Data batch: file paths → model-sized RGB uint8 images, through the one decode function."""
+    images = [resize_image(decode_file(path, limits=limits), size) for path in batch["path"]]
+    return {"image": np.stack(images), "label": batch["label"].astype(np.int32)}
+
+
+def split_dataset(data: PreparedDataset, split: str, size: int, limits: DecodeLimits) -> ray.data.Dataset:
+    """One split of the manifest as a decoded Ray Dataset (materialised before the workers take all CPUs)."""
+    items = [
+        {"path": str(data.root / row.path), "label": int(label)}
+        for row, label in zip(data.manifest.rows, data.labels)
+        if row.split == split
+    ]
+    dataset = ray.data.from_items(items).map_batches(decode_batch, fn_kwargs={"size": size, "limits": limits})
+    return dataset.materialize()
+
+
+def scaling_config(cluster: ClusterSettings) -> ray.train.ScalingConfig:
+    """Workers and their resources: explicit settings win, otherwise sized from what the cluster has."""
+    resources = ray.cluster_resources()
+    gpus = cluster.gpus_per_worker
+    if gpus is None:
+        gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
+    workers = cluster.workers
+    if workers is None:
+        workers = max(int(resources.get("CPU", 1) // cluster.cpus_per_worker), 1)
+        if gpus:
+            workers = max(min(workers, int(resources.get("GPU", 0) // gpus)), 1)
+    per_worker = {"CPU": cluster.cpus_per_worker} | ({"GPU": gpus} if gpus else {})
+    return ray.train.ScalingConfig(num_workers=workers, use_gpu=bool(gpus), resources_per_worker=per_worker)
+
+
+def restored_state(checkpoint: ray.train.Checkpoint | None, into: Path) -> TrainingState | None:
+    """The epochs done, history and weights recorded in a checkpoint, copied into a local folder."""
+    if checkpoint is None:
+        return None
+    into.mkdir(parents=True, exist_ok=True)
+    with checkpoint.as_directory() as folder:
+        state = json.loads((Path(folder) / STATE_FILE).read_text())
+        shutil.copy(Path(folder) / WEIGHTS_FILE, into / WEIGHTS_FILE)
+    return TrainingState(epochs_done=state["epochs_done"], history=state["history"], weights_path=str(into / WEIGHTS_FILE))
+
+
+def failure_injection_from_env() -> dict[str, str] | None:
+    """Test-only: read in the driver from its environment and handed to the workers in their config."""
+    target, marker = os.environ.get(FAIL_ONCE_AT_EPOCH_ENV), os.environ.get(FAIL_MARKER_ENV)
+    return {"epoch": target, "marker": marker} if target and marker else None
+
+
+def inject_test_failure(injection: dict[str, str] | None, epoch: int, rank: int) -> None:
+    """Fail once, on rank 0 at the start of the configured epoch; the marker file makes it once."""
+    if injection and rank == 0 and int(injection["epoch"]) == epoch and not os.path.exists(injection["marker"]):
+        marker = injection["marker"]
+        Path(marker).touch()
+        raise RuntimeError(f"injected test failure at the start of epoch {epoch}")
+
+
+class ReportEachEpoch(keras.callbacks.Callback):
+    """Report every epoch's metrics to Ray Train, with a checkpoint (weights + history) from rank 0."""
+
+    def __init__(self, rank: int, start: TrainingState | None, failure: dict[str, str] | None) -> None:
+        super().__init__()
+        self.rank = rank
+        self.failure = failure
+        self.history = {key: list(values) for key, values in (start.history if start else {}).items()}
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        inject_test_failure(self.failure, epoch + 1, self.rank)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        metrics = {key: float(value) for key, value in (logs or {}).items()}
+        for key, value in metrics.items():
+            self.history.setdefault(key, []).append(value)
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = None
+            if self.rank == 0:
+                save_weights_file(self.model, os.path.join(folder, WEIGHTS_FILE))
+                state = {"epochs_done": epoch + 1, "history": self.history}
+                Path(folder, STATE_FILE).write_text(json.dumps(state))
+                checkpoint = ray.train.Checkpoint.from_directory(folder)
+            ray.train.report(metrics | {"epoch": epoch + 1}, checkpoint=checkpoint)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Runs in every Ray Train worker: this worker's shards, MultiWorkerMirroredStrategy, the shared loop."""
+    configure_tensorflow(config["cpus_per_worker"])
+    keras.utils.set_random_seed(config["seed"])
+    settings = VGGSettings(**config["vgg"])
+    context = ray.train.get_context()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    batch_size = max(settings.batch_size // context.get_world_size(), 1)
+    train = ray.train.get_dataset_shard("train").to_tf(
+        "image", "label", batch_size=batch_size,
+        local_shuffle_buffer_size=config["shuffle_buffer"], local_shuffle_seed=config["seed"],
+    )
+    val = ray.train.get_dataset_shard("val").to_tf("image", "label", batch_size=batch_size)
+    with tempfile.TemporaryDirectory() as scratch:
+        start = restored_state(ray.train.get_checkpoint(), Path(scratch))
+        if start:
+            LOG.info("resuming from the checkpoint of epoch %d", start.epochs_done)
+        train_vgg16(
+            settings, VGGArchitecture(**config["architecture"]), train, val,
+            train_images=config["train_images"], strategy=strategy, verbose=0, start=start,
+            callbacks=[ReportEachEpoch(context.get_world_rank(), start, config["test_failure"])],
+        )
+
+
+def storage_path(cluster: ClusterSettings) -> str:
+    return cluster.storage_path if "://" in cluster.storage_path else str(Path(cluster.storage_path).resolve())
+
+
+def train_vgg16_on_ray(
+    settings: TrainSettings, architecture: VGGArchitecture, data: PreparedDataset, run_name: str, *, progress: bool
+) -> TrainedVGG:
+    """Fit on the Ray cluster; return the best epoch's model (lowest validation loss) and the full history."""
+    connect(settings.cluster.address, progress=progress)
+    vgg = settings.vgg
+    datasets = {split: split_dataset(data, split, vgg.image_size, settings.limits) for split in ("train", "val")}
+    train_images = int(datasets["train"].count())
+    scaling = scaling_config(settings.cluster)
+    LOG.info("Ray Train: %d worker(s), %s each", scaling.num_workers, scaling.resources_per_worker)
+    trainer = TensorflowTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "vgg": settings.to_dict()["vgg"],
+            "architecture": architecture.to_dict(),
+            "cpus_per_worker": settings.cluster.cpus_per_worker,
+            "train_images": train_images,
+            "shuffle_buffer": min(train_images, 2048),
+            "seed": settings.seed,
+            "test_failure": failure_injection_from_env(),
+        },
+        scaling_config=scaling,
+        run_config=ray.train.RunConfig(
+            name=run_name,
+            storage_path=storage_path(settings.cluster),
+            failure_config=ray.train.FailureConfig(max_failures=settings.cluster.max_failures),
+        ),
+        datasets=datasets,
+    )
+    result = trainer.fit()
+    best_checkpoint, best_metrics = min(result.best_checkpoints, key=lambda item: item[1]["val_loss"])
+    with tempfile.TemporaryDirectory() as scratch:
+        final = restored_state(result.checkpoint, Path(scratch, "final"))
+        best = restored_state(best_checkpoint, Path(scratch, "best"))
+        model = build_vgg16(architecture, weights="none")
+        load_weights_file(model, best.weights_path)
+    LOG.info("best epoch %d (val_loss=%.4f); checkpoints in %s", best_metrics["epoch"], best_metrics["val_loss"], result.path)
+    return TrainedVGG(model=model, history=final.history, best_epoch=int(best_metrics["epoch"]))
