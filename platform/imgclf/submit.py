@@ -4,7 +4,8 @@
     status = follow("http://head:8265", job_id)        # streams the job's logs; "SUCCEEDED", "FAILED" or "STOPPED"
 
 The working folder is uploaded to the cluster and the entrypoint runs inside it, so relative paths in the
-entrypoint mean paths inside that uploaded copy. Connection failures become `ConfigError`s naming the address.
+entrypoint mean paths inside that uploaded copy. Connection, token and request failures become one-line
+`ConfigError`s naming the address.
 """
 
 from __future__ import annotations
@@ -37,19 +38,17 @@ def submit(
 ) -> str:
     """Submit `entrypoint` (an argument list, shell-quoted here) to run in `working_dir` on the cluster; return the job id."""
     client = job_client(address)
-    from imgclf.training.distributed import WORKER_ENV  # lazy: it imports TensorFlow
-
-    runtime_env = {
-        "working_dir": str(working_dir),
-        "excludes": list(EXCLUDES),
-        "env_vars": {**WORKER_ENV, **(env or {})},
-    }
+    # No WORKER_ENV here: imgclf's driver passes it to ray.init, and Ray refuses to merge a job's env_vars with
+    # the driver's when they share a key ("Failed to merge the Job's runtime env ... because of a conflict").
+    runtime_env = {"working_dir": str(working_dir), "excludes": list(EXCLUDES), "env_vars": dict(env or {})}
     with translated_errors(address):
         return client.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=runtime_env)
 
 
-def follow(address: str, job_id: str, *, out: IO[str] = sys.stdout, poll_s: float = 1.0) -> str:
-    """Stream the job's logs to `out` until it ends; return its final status (SUCCEEDED, FAILED or STOPPED)."""
+def follow(address: str, job_id: str, *, out: IO[str] | None = None, poll_s: float = 1.0) -> str:
+    """Stream the job's logs to `out` (default: the current sys.stdout) until it ends; return its final status
+    (SUCCEEDED, FAILED or STOPPED)."""
+    out = out if out is not None else sys.stdout
     client = job_client(address)
     printed = 0
 

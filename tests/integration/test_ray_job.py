@@ -12,6 +12,7 @@ from typing import Iterator
 import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 
+from imgclf.cli import without_option
 from imgclf.registry import Registry
 from imgclf.submit import EXCLUDES
 from utils.cli import run_cli
@@ -53,7 +54,7 @@ def test_ray_job_submit_runs_jobs_train(head: HeadNode, tiny_digits: Path, tmp_p
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
     client = JobSubmissionClient(head.dashboard_url)
-    job = next(job for job in client.list_jobs() if "plain" in job.entrypoint)
+    job = next(job for job in client.list_jobs() if "--name plain " in job.entrypoint)
     assert job.status == JobStatus.SUCCEEDED
     assert "epoch 1/1" in client.get_job_logs(job.submission_id)
     registry = Registry(tmp_path / "registry")
@@ -70,7 +71,8 @@ def test_imgclf_train_with_a_dashboard_address_submits_a_job(head: HeadNode, tin
 
     assert f"to {head.dashboard_url}" in done.stdout.splitlines()[0]
     assert done.stdout.startswith("submitted Ray job raysubmit_")
-    assert "| submitted-vgg16 |" in done.stdout and "| submitted-knn-pixels |" in done.stdout  # the comparison table
+    for name in ("submitted-vgg16", "submitted-knn-pixels"):  # the comparison table, once: no log text twice
+        assert done.stdout.count(f"| {name} |") == 1, done.stdout
     assert "epoch 1/1" in done.stdout
     registry = Registry(tmp_path / "registry")
     assert registry.list_versions("submitted-vgg16") == ["1"]
@@ -82,16 +84,43 @@ def test_imgclf_train_with_a_dashboard_address_submits_a_job(head: HeadNode, tin
     assert job.entrypoint.startswith("python jobs/train.py --data ") and "--address" not in job.entrypoint
 
 
+def one_error_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert lines[0].startswith("imgclf: error: ")
+    return lines[0]
+
+
+def test_submitting_needs_the_source_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(["train", "--address", "http://127.0.0.1:8265", "--data", "digits"])
+
+    assert result.exit_code == 2
+    assert "has no jobs/train.py: run from the imgclf source folder" in one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--data", "d", "--address", "http://h:8265", "--epochs", "1"],
+        ["--data", "d", "--address=http://h:8265", "--epochs", "1"],
+        ["--data", "d", "--addr", "http://h:8265", "--epochs", "1"],
+        ["--address", "http://h:8265", "--data", "d", "--epochs", "1"],
+    ],
+)
+def test_the_job_gets_every_option_but_the_address(argv: list[str]) -> None:
+    assert without_option(argv, "--address") == ["--data", "d", "--epochs", "1"]
+
+
 def test_unreachable_dashboard_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO_ROOT)
     address = f"http://127.0.0.1:{free_port()}"
     result = run_cli(["train", "--address", address, *train_options(tmp_path / "data", tmp_path, "nowhere")])
 
     assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith(f"imgclf: error: cannot reach the Ray dashboard at {address}: ")
-    assert "Connection refused" in lines[0]
+    line = one_error_line(result.stderr)
+    assert line.startswith(f"imgclf: error: cannot reach the Ray dashboard at {address}: ")
+    assert "Connection refused" in line
     assert not (tmp_path / "registry").exists()
 
 
@@ -129,7 +158,6 @@ def test_dashboard_wanting_a_token_is_a_one_line_error(tmp_path: Path, monkeypat
         server.server_close()
 
     assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith(f"imgclf: error: the Ray dashboard at {address} wants a token (")
-    assert "RAY_AUTH_MODE=token" in lines[0]
+    line = one_error_line(result.stderr)
+    assert line.startswith(f"imgclf: error: the Ray dashboard at {address} wants a token (")
+    assert "RAY_AUTH_MODE=token" in line

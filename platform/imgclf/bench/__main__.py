@@ -8,11 +8,11 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from imgclf.bench import model
+from imgclf.bench import baselines, model, train
 from imgclf.bench.machine import machine_info
 from imgclf.runtime import configure_tensorflow
 
-SECTIONS = {"model": model}
+SECTIONS = {"model": model, "train": train, "baselines": baselines}
 
 
 def main() -> None:

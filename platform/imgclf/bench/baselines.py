@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from imgclf.config import BaselineSettings, DecodeLimits, SplitSettings
+from imgclf.bench.data import digits_folder
 from imgclf.data.dataset import prepare_dataset
-from imgclf.data.digits import write_digits
 from imgclf.models.features import PixelFeatures
 from imgclf.runtime import cpu_count
 from imgclf.training.baseline_search import SearchJob, SearchOutcome, search
@@ -30,10 +30,7 @@ WARM_UP_ROWS = 200
 
 def digits_search_jobs(bench_dir: Path, settings: BaselineSettings) -> list[SearchJob]:
     """knn-pixels and dt-pixels jobs over the digits train+val rows (digits written to bench_dir once)."""
-    folder = bench_dir / "digits"
-    if not folder.is_dir():
-        write_digits(folder)
-    data = prepare_dataset(folder, image_size=IMAGE_SIZE, split=SplitSettings(), limits=DecodeLimits(), progress=False)
+    data = prepare_dataset(digits_folder(bench_dir), image_size=IMAGE_SIZE, split=SplitSettings(), limits=DecodeLimits(), progress=False)
     images, labels = data.split("train", "val")
     features = PixelFeatures(settings.pixel_size).transform(images)
     return [SearchJob(f"{kind}-pixels", kind, features, labels) for kind in ("knn", "dt")]

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from imgclf.bench.data import digits_folder
 from imgclf.config import BaselineSettings, TrainSettings, VGGSettings
 from imgclf.evaluation.evaluate import labelled_images
 from imgclf.models.artifact import load_classifier
@@ -45,14 +46,10 @@ def digits_model_folder(bench_dir: Path, registry: str | None, model: str) -> Pa
         return Registry(registry).local_path(model)
     bench_registry = Registry(bench_dir / "registry")
     if "digits-vgg16" not in bench_registry.list_models():
-        from imgclf.data.digits import write_digits
         from imgclf.training.run import run_training
 
-        digits = bench_dir / "digits"
-        if not digits.is_dir():
-            write_digits(digits)
         settings = TrainSettings(
-            data_dir=digits, name="digits", models=("vgg16",), registry=str(bench_dir / "registry"),
+            data_dir=digits_folder(bench_dir), name="digits", models=("vgg16",), registry=str(bench_dir / "registry"),
             output_dir=bench_dir / "runs", vgg=VGGSettings(image_size=32, epochs=6), baselines=BaselineSettings(),
         )
         run_training(settings, progress=False)

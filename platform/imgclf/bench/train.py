@@ -1,0 +1,61 @@
+"""`train` section: a Ray Train epoch (1 worker) against a plain single-process Keras epoch, same data and model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from imgclf.bench.data import digits_folder
+from imgclf.config import ClusterSettings, TrainSettings, VGGSettings
+from imgclf.data.dataset import prepare_dataset
+from imgclf.models.keras_api import keras, tf
+from imgclf.models.vgg import VGGArchitecture
+from imgclf.runtime import cpu_count
+from imgclf.training.datasets import to_tf_dataset
+from imgclf.training.distributed import train_vgg16_on_ray
+from imgclf.training.vgg_loop import train_vgg16
+
+TARGET_MAX_RATIO = 1.15
+EPOCHS = 2  # the first epoch traces the graph and warms caches; the second is the one compared
+
+
+def run(bench_dir: Path, **_: Any) -> dict[str, Any]:
+    cpus = cpu_count()
+    settings = TrainSettings(
+        data_dir=digits_folder(bench_dir), name="bench", models=("vgg16",),
+        vgg=VGGSettings(image_size=32, epochs=EPOCHS),
+        cluster=ClusterSettings(workers=1, cpus_per_worker=cpus, storage_path=str(bench_dir / "ray_results")),
+    )
+    data = prepare_dataset(
+        settings.data_dir, image_size=32, split=settings.split, limits=settings.limits, progress=False
+    )
+    architecture = VGGArchitecture(num_classes=len(data.classes), image_size=32)
+    train_images, train_labels = data.split("train")
+    keras.utils.set_random_seed(settings.seed)
+    plain = train_vgg16(
+        settings.vgg, architecture,
+        to_tf_dataset(train_images, train_labels, batch_size=32, shuffle=True, seed=settings.seed),
+        to_tf_dataset(*data.split("val"), batch_size=32, shuffle=False, seed=settings.seed),
+        train_images=len(train_images), verbose=0,
+    )
+    on_ray = train_vgg16_on_ray(settings, architecture, data, "bench-train", progress=False)
+    plain_s, ray_s = plain.history["epoch_seconds"][-1], on_ray.history["epoch_seconds"][-1]
+    return {
+        "train_images": len(train_images),
+        "cpus": cpus,
+        "plain_keras_epoch_s": plain_s,
+        "ray_train_1_worker_epoch_s": ray_s,
+        "ratio": ray_s / plain_s,
+        "target_max_ratio": TARGET_MAX_RATIO,
+        "meets_target": ray_s / plain_s <= TARGET_MAX_RATIO,
+        "gpus_visible": len(tf.config.list_physical_devices("GPU")),
+    }
+
+
+def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (f"plain Keras fit, epoch s ({result['train_images']} images, 32 px)", f"{result['plain_keras_epoch_s']:.1f}"),
+        ("Ray Train 1 worker, epoch s", f"{result['ray_train_1_worker_epoch_s']:.1f}"),
+        ("Ray Train ÷ plain (target ≤ 1.15)", f"{result['ratio']:.2f}"),
+        ("meets target", "yes" if result["meets_target"] else "NO"),
+    ]
