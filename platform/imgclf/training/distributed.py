@@ -129,7 +129,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     keras.utils.set_random_seed(config["seed"])
     settings = VGGSettings(**config["vgg"])
     context = ray.train.get_context()
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    # One worker needs no collectives: the default strategy saves MultiWorkerMirroredStrategy's all-reduce.
+    strategy = tf.distribute.MultiWorkerMirroredStrategy() if context.get_world_size() > 1 else tf.distribute.get_strategy()
     batch_size = max(settings.batch_size // context.get_world_size(), 1)
     train = ray.train.get_dataset_shard("train").to_tf(
         "image", "label", batch_size=batch_size,
