@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	test -d $(DEMO_DIR)/digits || $(BIN)/imgclf data digits $(DEMO_DIR)/digits
-	$(BIN)/imgclf train --data $(DEMO_DIR)/digits --name digits --image-size 32 --epochs 6 --workers 2 \
+	$(BIN)/imgclf train --data $(DEMO_DIR)/digits --name digits --image-size 32 --epochs 6 \
 		--registry $(DEMO_DIR)/registry --output $(DEMO_DIR)/runs --storage-path $(DEMO_DIR)/ray_results
 
 test: $(STAMP)

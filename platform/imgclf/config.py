@@ -170,11 +170,11 @@ def check_grid(name: str, values: Any) -> tuple[Any, ...]:
 
 @dataclass(frozen=True, kw_only=True)
 class ClusterSettings:
-    """Where and how training runs on Ray; `workers=None` sizes the worker group from the cluster's CPUs."""
+    """Where and how training runs on Ray; None values are sized from what the cluster has."""
 
     address: str | None = None
     workers: int | None = None
-    cpus_per_worker: float = 1.0
+    cpus_per_worker: float | None = None
     gpus_per_worker: float | None = None
     storage_path: str = "ray_results"
     max_failures: int = 2
@@ -182,7 +182,8 @@ class ClusterSettings:
     def __post_init__(self) -> None:
         if self.workers is not None:
             check_int_range("workers", self.workers, 1, 4096)
-        check_positive_number("cpus_per_worker", self.cpus_per_worker)
+        if self.cpus_per_worker is not None:
+            check_positive_number("cpus_per_worker", self.cpus_per_worker)
         if self.gpus_per_worker is not None and self.gpus_per_worker != 0:
             check_positive_number("gpus_per_worker", self.gpus_per_worker)
         check_int_range("max_failures", self.max_failures, 0, 1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ def run(bench_dir: Path, **_: Any) -> dict[str, Any]:
         to_tf_dataset(*data.split("val"), batch_size=32, shuffle=False, seed=settings.seed),
         train_images=len(train_images), verbose=0,
     )
-    on_ray = train_vgg16_on_ray(settings, architecture, data, "bench-train", progress=False)
+    run_name = f"bench-train-{datetime.now():%Y%m%d-%H%M%S}"  # a new run: an old name would resume its checkpoints
+    on_ray = train_vgg16_on_ray(settings, architecture, data, run_name, progress=False)
     plain_s, ray_s = plain.history["epoch_seconds"][-1], on_ray.history["epoch_seconds"][-1]
     return {
         "train_images": len(train_images),

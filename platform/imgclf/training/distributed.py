@@ -21,7 +21,9 @@ from imgclf.data.decode import decode_file
 from imgclf.data.transforms import resize_image
 from imgclf.models.keras_api import keras, tf
 from imgclf.models.vgg import VGGArchitecture, build_vgg16, load_weights_file, save_weights_file
+from imgclf.errors import ConfigError
 from imgclf.runtime import configure_tensorflow
+from imgclf.training.datasets import to_tf_dataset
 from imgclf.training.vgg_loop import TrainedVGG, TrainingState, train_vgg16
 
 LOG = logging.getLogger("imgclf.training")
@@ -58,17 +60,24 @@ def split_dataset(data: PreparedDataset, split: str, size: int, limits: DecodeLi
 
 
 def scaling_config(cluster: ClusterSettings) -> ray.train.ScalingConfig:
-    """Workers and their resources: explicit settings win, otherwise sized from what the cluster has."""
+    """Workers and their resources: explicit settings win; otherwise one worker per GPU when the cluster has
+    GPUs, else one worker per node holding that node's CPUs (data-parallel CPU workers pay off across
+    nodes, not on one machine), else cluster CPUs ÷ `cpus_per_worker`."""
     resources = ray.cluster_resources()
     gpus = cluster.gpus_per_worker
     if gpus is None:
         gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
+    cpus = cluster.cpus_per_worker
     workers = cluster.workers
-    if workers is None:
-        workers = max(int(resources.get("CPU", 1) // cluster.cpus_per_worker), 1)
-        if gpus:
-            workers = max(min(workers, int(resources.get("GPU", 0) // gpus)), 1)
-    per_worker = {"CPU": cluster.cpus_per_worker} | ({"GPU": gpus} if gpus else {})
+    if gpus:
+        cpus = cpus or 1.0
+        workers = workers or max(int(resources.get("GPU", 0) // gpus), 1)
+    elif cpus is None:
+        node_cpus = [node["Resources"]["CPU"] for node in ray.nodes() if node["Alive"] and node["Resources"].get("CPU")]
+        cpus = min(node_cpus) if workers is None else max(resources.get("CPU", 1) // workers, 1.0)
+        workers = workers or len(node_cpus)
+    workers = workers or max(int(resources.get("CPU", 1) // cpus), 1)
+    per_worker = {"CPU": cpus} | ({"GPU": gpus} if gpus else {})
     return ray.train.ScalingConfig(num_workers=workers, use_gpu=bool(gpus), resources_per_worker=per_worker)
 
 
@@ -123,6 +132,18 @@ class ReportEachEpoch(keras.callbacks.Callback):
             ray.train.report(metrics | {"epoch": epoch + 1}, checkpoint=checkpoint)
 
 
+def shard_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """This worker's shard of a split, read once into memory: the shard only, never the whole split.
+
+    Feeding Keras from in-memory arrays (instead of re-reading the shard through `to_tf` every epoch)
+    keeps the per-epoch cost at the plain `fit` level.
+    """
+    batches = list(ray.train.get_dataset_shard(split).iter_batches(batch_size=256, batch_format="numpy"))
+    if not batches:
+        raise ConfigError(f"this Ray Train worker got no {split} images: use fewer workers for so small a dataset")
+    return np.concatenate([b["image"] for b in batches]), np.concatenate([b["label"] for b in batches])
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Runs in every Ray Train worker: this worker's shards, MultiWorkerMirroredStrategy, the shared loop."""
     configure_tensorflow(config["cpus_per_worker"])
@@ -132,11 +153,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     # One worker needs no collectives: the default strategy saves MultiWorkerMirroredStrategy's all-reduce.
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if context.get_world_size() > 1 else tf.distribute.get_strategy()
     batch_size = max(settings.batch_size // context.get_world_size(), 1)
-    train = ray.train.get_dataset_shard("train").to_tf(
-        "image", "label", batch_size=batch_size,
-        local_shuffle_buffer_size=config["shuffle_buffer"], local_shuffle_seed=config["seed"],
-    )
-    val = ray.train.get_dataset_shard("val").to_tf("image", "label", batch_size=batch_size)
+    train_images, train_labels = shard_arrays("train")
+    train = to_tf_dataset(train_images, train_labels, batch_size=batch_size, shuffle=True, seed=config["seed"])
+    val = to_tf_dataset(*shard_arrays("val"), batch_size=batch_size, shuffle=False, seed=config["seed"])
     with tempfile.TemporaryDirectory() as scratch:
         start = restored_state(ray.train.get_checkpoint(), Path(scratch))
         if start:
@@ -167,9 +186,8 @@ def train_vgg16_on_ray(
         train_loop_config={
             "vgg": settings.to_dict()["vgg"],
             "architecture": architecture.to_dict(),
-            "cpus_per_worker": settings.cluster.cpus_per_worker,
+            "cpus_per_worker": scaling.resources_per_worker["CPU"],
             "train_images": train_images,
-            "shuffle_buffer": min(train_images, 2048),
             "seed": settings.seed,
             "test_failure": failure_injection_from_env(),
         },

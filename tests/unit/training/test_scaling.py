@@ -9,27 +9,43 @@ from imgclf.training.distributed import scaling_config
 
 @pytest.fixture
 def cluster_with(monkeypatch):
-    def set_resources(**resources):
-        monkeypatch.setattr(ray, "cluster_resources", lambda: resources)
+    def set_resources(*node_cpus: float, gpus: float = 0.0):
+        totals = {"CPU": float(sum(node_cpus))} | ({"GPU": gpus} if gpus else {})
+        nodes = [{"Alive": True, "Resources": {"CPU": cpus}} for cpus in node_cpus]
+        nodes.append({"Alive": False, "Resources": {"CPU": 64.0}})
+        monkeypatch.setattr(ray, "cluster_resources", lambda: totals)
+        monkeypatch.setattr(ray, "nodes", lambda: nodes)
 
     return set_resources
 
 
-def test_cpu_cluster_gets_one_worker_per_cpu_budget(cluster_with):
-    cluster_with(CPU=8.0)
+def test_cpu_cluster_gets_one_worker_per_live_node_with_its_cpus(cluster_with):
+    cluster_with(8.0, 8.0)
+    scaling = scaling_config(ClusterSettings())
+    assert scaling.num_workers == 2 and not scaling.use_gpu
+    assert scaling.resources_per_worker == {"CPU": 8.0}
+
+
+def test_cpus_per_worker_sets_the_worker_count(cluster_with):
+    cluster_with(8.0)
     scaling = scaling_config(ClusterSettings(cpus_per_worker=2))
-    assert scaling.num_workers == 4 and not scaling.use_gpu
-    assert scaling.resources_per_worker == {"CPU": 2}
+    assert scaling.num_workers == 4 and scaling.resources_per_worker == {"CPU": 2}
+
+
+def test_workers_share_the_cpus(cluster_with):
+    cluster_with(2.0)
+    scaling = scaling_config(ClusterSettings(workers=2))
+    assert scaling.num_workers == 2 and scaling.resources_per_worker == {"CPU": 1.0}
 
 
 def test_gpus_are_used_when_the_cluster_has_them(cluster_with):
-    cluster_with(CPU=16.0, GPU=2.0)
+    cluster_with(16.0, gpus=2.0)
     scaling = scaling_config(ClusterSettings())
     assert scaling.use_gpu and scaling.num_workers == 2
     assert scaling.resources_per_worker == {"CPU": 1.0, "GPU": 1.0}
 
 
 def test_explicit_settings_win(cluster_with):
-    cluster_with(CPU=16.0, GPU=2.0)
-    scaling = scaling_config(ClusterSettings(workers=3, gpus_per_worker=0))
-    assert scaling.num_workers == 3 and not scaling.use_gpu
+    cluster_with(16.0, gpus=2.0)
+    scaling = scaling_config(ClusterSettings(workers=3, gpus_per_worker=0, cpus_per_worker=4))
+    assert scaling.num_workers == 3 and not scaling.use_gpu and scaling.resources_per_worker == {"CPU": 4}
