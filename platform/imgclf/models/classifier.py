@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from imgclf.data.transforms import stack_images
-from imgclf.models.features import FeatureExtractor
+from imgclf.models.features import FeatureExtractor, predict_in_chunks
 
 
 class Classifier(ABC):
@@ -35,11 +35,7 @@ class KerasClassifier(Classifier):
         self.batch_size = batch_size
 
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
-        chunks = [
-            np.asarray(self.model.predict_on_batch(batch[start : start + self.batch_size]), dtype=np.float32)
-            for start in range(0, len(batch), self.batch_size)
-        ]
-        return np.concatenate(chunks) if chunks else np.empty((0, len(self.labels)), np.float32)
+        return predict_in_chunks(self.model, batch, self.batch_size)
 
 
 class SklearnClassifier(Classifier):

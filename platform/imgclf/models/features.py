@@ -10,6 +10,16 @@ from tqdm import tqdm
 from imgclf.data.transforms import stack_images
 
 
+def predict_in_chunks(model, batch: np.ndarray, batch_size: int, *, progress: bool = False, desc: str = "predict") -> np.ndarray:
+    """A Keras model's float32 outputs for `batch`, run `batch_size` rows at a time."""
+    starts = range(0, len(batch), batch_size)
+    chunks = [
+        np.asarray(model.predict_on_batch(batch[start : start + batch_size]), dtype=np.float32)
+        for start in tqdm(starts, desc=desc, unit="batch", disable=not progress)
+    ]
+    return np.concatenate(chunks) if chunks else np.empty((0, model.output_shape[-1]), np.float32)
+
+
 class FeatureExtractor(Protocol):
     def transform(self, batch: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 → (N, F) float32."""
@@ -38,12 +48,7 @@ class EmbeddingFeatures:
         self.progress = progress
 
     def transform(self, batch: np.ndarray) -> np.ndarray:
-        starts = range(0, len(batch), self.batch_size)
-        chunks = [
-            np.asarray(self.model.predict_on_batch(batch[start : start + self.batch_size]), dtype=np.float32)
-            for start in tqdm(starts, desc="embeddings", unit="batch", disable=not self.progress)
-        ]
-        return np.concatenate(chunks) if chunks else np.empty((0, self.model.output_shape[-1]), np.float32)
+        return predict_in_chunks(self.model, batch, self.batch_size, progress=self.progress, desc="embeddings")
 
     def to_dict(self) -> dict:
         return {"kind": "embeddings", "extractor": "extractor.keras"}
