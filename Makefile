@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR := .demo
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup system-packages demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -17,15 +17,34 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install $(PIP_QUIET) -e ".[dev]"
 	touch $(STAMP)
 
+# Debian packages whose real binaries the integration tests run; each package installs a binary of its name.
+SYSTEM_PACKAGES := prometheus prometheus-pushgateway chromium shellcheck
+
+# Installs the missing ones when run as root with apt-get; otherwise says which are missing (their tests skip).
+system-packages:
+	@missing=""; \
+	for bin in $(SYSTEM_PACKAGES); do \
+		command -v $$bin >/dev/null 2>&1 || test -x /usr/bin/$$bin || missing="$$missing $$bin"; \
+	done; \
+	if [ -z "$$missing" ]; then \
+		echo "system packages: all present ($(SYSTEM_PACKAGES))"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "system packages: installing$$missing"; \
+		apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); \
+	else \
+		echo "system packages: missing$$missing; the tests needing them will skip (fail when CI=true)"; \
+	fi
+
 demo: $(STAMP)
 	test -d $(DEMO_DIR)/digits || $(BIN)/imgclf data digits $(DEMO_DIR)/digits
 	$(BIN)/imgclf train --data $(DEMO_DIR)/digits --name digits --image-size 32 --epochs 6 \
 		--registry $(DEMO_DIR)/registry --output $(DEMO_DIR)/runs --storage-path $(DEMO_DIR)/ray_results
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(BIN)/pytest
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) system-packages
 	$(BIN)/pytest -m "not slow"
 
 # Reuses the demo's trained digits model when there is one; otherwise trains one under .bench/.

@@ -25,7 +25,7 @@ def ray_cluster():
 
     import ray
 
-    from imgclf.training.distributed import WORKER_ENV
+    from imgclf.cluster import WORKER_ENV
 
     if ray.is_initialized():
         yield ray

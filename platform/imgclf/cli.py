@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 from imgclf.config import (
     FEATURE_SETS,
+    BatchSettings,
     MODEL_KINDS,
     PRECISIONS,
     TrainSettings,
@@ -23,6 +25,7 @@ from imgclf import __version__
 from imgclf.errors import ConfigError, ImageDecodeError, ImgclfError
 
 LOG = logging.getLogger("imgclf")
+JOB_ENTRYPOINTS = {"classify": "jobs/batch_classify.py", "train": "jobs/train.py"}
 
 
 def comma_list(value: str) -> list[str]:
@@ -109,11 +112,115 @@ def build_parser() -> argparse.ArgumentParser:
     add_registry(predict)
     predict.set_defaults(handler=cmd_predict)
 
+    classify = commands.add_parser(
+        "classify", help="classify every image below a folder or URI into Parquet files (Ray Data, streaming)"
+    )
+    add_classify_options(classify)
+    classify.set_defaults(handler=cmd_classify)
+
+    jobs = commands.add_parser("jobs", help="run imgclf work as Ray jobs on a cluster (the Jobs API)")
+    job_actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    submit = job_actions.add_parser(
+        "submit", help="submit `classify` or `train` as a Ray job from this source folder; prints the job id",
+        description="Submit a Ray job that runs `python jobs/batch_classify.py` or `python jobs/train.py` with the "
+        "remaining arguments, uploading this folder as the job's working folder (relative paths then mean paths "
+        "inside that copy: give data, registry and output as absolute paths or URIs the cluster can reach).",
+    )
+    submit.add_argument("work", choices=sorted(JOB_ENTRYPOINTS), help="what the job runs")
+    submit.add_argument("arguments", nargs=argparse.REMAINDER, help="the options of `imgclf classify` or `imgclf train`")
+    status = job_actions.add_parser("status", help="a job's status: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED")
+    logs = job_actions.add_parser("logs", help="a job's logs")
+    for action in (submit, status, logs):
+        action.add_argument("--address", default=default_dashboard(),
+                            help="the Ray dashboard, http://HOST:8265 (default: $RAY_ADDRESS or %(default)s)")
+    for action in (status, logs):
+        action.add_argument("job_id", help="the id `imgclf jobs submit` printed")
+    logs.add_argument("--follow", action="store_true", help="stream until the job ends")
+    submit.set_defaults(handler=cmd_jobs_submit)
+    status.set_defaults(handler=cmd_jobs_status)
+    logs.set_defaults(handler=cmd_jobs_logs)
+
     models = commands.add_parser("models", help="inspect the model registry").add_subparsers(dest="action", required=True)
     listing = models.add_parser("list", help="every model with its versions and aliases")
     add_registry(listing)
     listing.set_defaults(handler=cmd_models_list)
     return parser
+
+
+def add_classify_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="folder (searched recursively) or pyarrow URI of the images")
+    parser.add_argument("--model", required=True, help="NAME, NAME:VERSION or NAME:ALIAS")
+    parser.add_argument("--output", required=True, help="folder or URI for the Parquet files")
+    parser.add_argument("--top-k", type=positive_int, default=3, help="labels kept per image (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="images per model call (default: %(default)s)")
+    parser.add_argument("--concurrency", type=positive_int, help="model actors (default: one per node, or per GPU)")
+    parser.add_argument("--cpus-per-actor", type=float, help="CPUs each model actor reserves (default: the node's, less 0.5)")
+    parser.add_argument("--gpus-per-worker", type=float, help="GPUs each model actor reserves (default: 1 when the cluster has GPUs)")
+    parser.add_argument("--embeddings", action="store_true", help="also write each image's embedding vector")
+    parser.add_argument("--resume", action="store_true", help="skip files already in the output; continue a stopped job")
+    parser.add_argument("--rows-per-file", type=positive_int, default=1000, help="rows per Parquet file (default: %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, help="override the model's inference precision")
+    parser.add_argument("--pushgateway", help="Prometheus Pushgateway URL to push the job's metrics to")
+    parser.add_argument("--push-interval", type=float, default=15.0, help="seconds between pushes (default: %(default)s)")
+    parser.add_argument("--job-name", help="the metrics' job label (default: the Ray job's id)")
+    parser.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: start a local one)")
+    add_registry(parser)
+
+
+def default_dashboard() -> str:
+    address = os.environ.get("RAY_ADDRESS", "")
+    return address if address.startswith(("http://", "https://")) else "http://127.0.0.1:8265"
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from imgclf.batch.job import run_batch
+
+    settings = BatchSettings(
+        input=args.input, output=args.output, model=args.model, registry=args.registry, top_k=args.top_k,
+        batch_size=args.batch_size, concurrency=args.concurrency, cpus_per_actor=args.cpus_per_actor,
+        gpus_per_actor=args.gpus_per_worker, embeddings=args.embeddings, resume=args.resume,
+        rows_per_file=args.rows_per_file, precision=args.precision, pushgateway=args.pushgateway,
+        push_interval_s=args.push_interval, job_name=args.job_name, address=args.address,
+        progress=sys.stderr.isatty(),
+    )
+    summary = run_batch(settings)
+    print(summary.line())
+    return 0
+
+
+def cmd_jobs_submit(args: argparse.Namespace) -> int:
+    from imgclf.submit import submit
+
+    entrypoint = JOB_ENTRYPOINTS[args.work]
+    if not Path(entrypoint).is_file():
+        raise ConfigError(
+            f"{Path.cwd()} has no {entrypoint}: run `imgclf jobs submit` from the imgclf source folder, which is "
+            "uploaded as the job's working folder"
+        )
+    arguments = [a for a in args.arguments if a != "--"]
+    env = {"IMGCLF_REGISTRY": os.environ["IMGCLF_REGISTRY"]} if "IMGCLF_REGISTRY" in os.environ else {}
+    job_id = submit(args.address, ["python", entrypoint, *arguments], working_dir=Path.cwd(), env=env)
+    print(job_id)
+    print(f"imgclf jobs status --address {args.address} {job_id}; imgclf jobs logs --address {args.address} "
+          f"--follow {job_id}", file=sys.stderr)
+    return 0
+
+
+def cmd_jobs_status(args: argparse.Namespace) -> int:
+    from imgclf.submit import job_status
+
+    print(job_status(args.address, args.job_id))
+    return 0
+
+
+def cmd_jobs_logs(args: argparse.Namespace) -> int:
+    from imgclf.submit import follow, job_logs
+
+    if not args.follow:
+        print(job_logs(args.address, args.job_id), end="")
+        return 0
+    status = follow(args.address, args.job_id)
+    return 0 if status == "SUCCEEDED" else 1
 
 
 def cmd_data_digits(args: argparse.Namespace) -> int:
@@ -191,8 +298,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def submit_train_job(args: argparse.Namespace) -> int:
     """`imgclf train --address http://...`: run `python jobs/train.py <the same options>` as a Ray job and follow it."""
-    import os
-
     from imgclf.submit import follow, submit
 
     if not Path("jobs/train.py").is_file():

@@ -55,9 +55,11 @@ class DecodeLimits:
     """Limits applied before an image is decoded."""
 
     max_pixels: int = 40_000_000
+    max_bytes: int = 64 * 2**20  # encoded file size
 
     def __post_init__(self) -> None:
         check_int_range("max_pixels", self.max_pixels, 1, 1_000_000_000)
+        check_int_range("max_bytes", self.max_bytes, 1, 2**40)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,6 +241,48 @@ class TrainSettings:
         if not isinstance(values, dict):
             raise ConfigError(f"settings file {path} must hold a mapping; got {type(values).__name__}")
         return cls.from_mapping(merge(values, overrides))
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchSettings:
+    """One batch classification job: every image file below `input` → one Parquet row in `output`."""
+
+    input: str
+    output: str
+    model: str
+    registry: str = field(default_factory=default_registry)
+    top_k: int = 3
+    batch_size: int = 32
+    concurrency: int | None = None  # model actors; None: one per node (or per GPU)
+    cpus_per_actor: float | None = None  # None: the node's CPUs less what the readers and writers need
+    gpus_per_actor: float | None = None  # None: 1 when the cluster has GPUs
+    embeddings: bool = False
+    resume: bool = False
+    rows_per_file: int = 1000
+    precision: str | None = None
+    pushgateway: str | None = None
+    push_interval_s: float = 15.0
+    job_name: str | None = None  # the Pushgateway's job label; None: the Ray job's submission id or id
+    address: str | None = None
+    progress: bool = True
+    limits: DecodeLimits = field(default_factory=DecodeLimits)
+
+    def __post_init__(self) -> None:
+        for name in ("input", "output", "model"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"{name} must be a non-empty string; got {getattr(self, name)!r}")
+        check_int_range("top_k", self.top_k, 1, 1000)
+        check_int_range("batch_size", self.batch_size, 1, 65536)
+        check_int_range("rows_per_file", self.rows_per_file, 1, 10_000_000)
+        if self.concurrency is not None:
+            check_int_range("concurrency", self.concurrency, 1, 4096)
+        if self.cpus_per_actor is not None:
+            check_positive_number("cpus_per_actor", self.cpus_per_actor)
+        if self.gpus_per_actor is not None and self.gpus_per_actor != 0:
+            check_positive_number("gpus_per_actor", self.gpus_per_actor)
+        if self.precision is not None:
+            check_choice("precision", self.precision, PRECISIONS)
+        check_positive_number("push_interval_s", self.push_interval_s)
 
 
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -116,3 +116,14 @@ def root_cause(exc: BaseException) -> str:
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def job_status(address: str, job_id: str) -> str:
+    """PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED; ConfigError for an unknown job id."""
+    with translated_errors(address):
+        return str(job_client(address).get_job_status(job_id).value)
+
+
+def job_logs(address: str, job_id: str) -> str:
+    with translated_errors(address):
+        return job_client(address).get_job_logs(job_id)

@@ -23,9 +23,14 @@ class Classifier(ABC):
         """Decoded images of any size → (N, classes) probabilities."""
         return self.predict_batch(stack_images(images, self.input_size))
 
-    @abstractmethod
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
         """An (N, input_size, input_size, 3) uint8 batch → (N, classes) probabilities."""
+        return self.embed_and_predict(batch)[1]
+
+    @abstractmethod
+    def embed_and_predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """An (N, input_size, input_size, 3) uint8 batch → ((N, D) float32 embeddings, (N, classes) probabilities),
+        in one pass: the embedding is the vector the classifying layers see."""
 
 
 class KerasClassifier(Classifier):
@@ -33,9 +38,19 @@ class KerasClassifier(Classifier):
         super().__init__(**kwargs)
         self.model = model
         self.batch_size = batch_size
+        self._two_headed = None  # built on first use: (embedding, probabilities) from one forward pass
 
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
         return predict_in_chunks(self.model, batch, self.batch_size)
+
+    def embed_and_predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._two_headed is None:
+            from imgclf.models.keras_api import keras
+            from imgclf.models.vgg import EMBEDDING_LAYER
+
+            embedding = self.model.get_layer(EMBEDDING_LAYER).output
+            self._two_headed = keras.Model(self.model.input, [embedding, self.model.output])
+        return predict_in_chunks(self._two_headed, batch, self.batch_size)
 
 
 class SklearnClassifier(Classifier):
@@ -44,10 +59,11 @@ class SklearnClassifier(Classifier):
         self.estimator = estimator
         self.features = features
 
-    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+    def embed_and_predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        features = np.asarray(self.features.transform(batch), dtype=np.float32)
         if not len(batch):
-            return np.empty((0, len(self.labels)), np.float32)
-        return self.estimator.predict_proba(self.features.transform(batch)).astype(np.float32)
+            return features, np.empty((0, len(self.labels)), np.float32)
+        return features, self.estimator.predict_proba(features).astype(np.float32)
 
 
 def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[str, float]]:

@@ -10,14 +10,20 @@ from tqdm import tqdm
 from imgclf.data.transforms import stack_images
 
 
-def predict_in_chunks(model, batch: np.ndarray, batch_size: int, *, progress: bool = False, desc: str = "predict") -> np.ndarray:
-    """A Keras model's float32 outputs for `batch`, run `batch_size` rows at a time."""
-    starts = range(0, len(batch), batch_size)
-    chunks = [
-        np.asarray(model.predict_on_batch(batch[start : start + batch_size]), dtype=np.float32)
-        for start in tqdm(starts, desc=desc, unit="batch", disable=not progress)
-    ]
-    return np.concatenate(chunks) if chunks else np.empty((0, model.output_shape[-1]), np.float32)
+def predict_in_chunks(model, batch: np.ndarray, batch_size: int, *, progress: bool = False, desc: str = "predict"):
+    """A Keras model's float32 outputs for `batch`, run `batch_size` rows at a time: one array, or a tuple of
+    arrays for a model with several outputs."""
+    outputs = model.outputs if len(model.outputs) > 1 else [model.output]
+    collected: list[list[np.ndarray]] = [[] for _ in outputs]
+    for start in tqdm(range(0, len(batch), batch_size), desc=desc, unit="batch", disable=not progress):
+        predicted = model.predict_on_batch(batch[start : start + batch_size])
+        for chunks, values in zip(collected, predicted if len(outputs) > 1 else [predicted]):
+            chunks.append(np.asarray(values, dtype=np.float32))
+    arrays = tuple(
+        np.concatenate(chunks) if chunks else np.empty((0, output.shape[-1]), np.float32)
+        for chunks, output in zip(collected, outputs)
+    )
+    return arrays if len(outputs) > 1 else arrays[0]
 
 
 class FeatureExtractor(Protocol):

@@ -15,6 +15,7 @@ import ray
 import ray.train
 from ray.train.tensorflow import TensorflowTrainer
 
+from imgclf.cluster import connect
 from imgclf.config import ClusterSettings, DecodeLimits, TrainSettings, VGGSettings
 from imgclf.data.dataset import PreparedDataset
 from imgclf.data.decode import decode_file
@@ -27,19 +28,11 @@ from imgclf.training.datasets import to_tf_dataset
 from imgclf.training.vgg_loop import TrainedVGG, TrainingState, train_vgg16
 
 LOG = logging.getLogger("imgclf.training")
-WORKER_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 WEIGHTS_FILE = "weights.npz"
 STATE_FILE = "state.json"
 # Test-only fault injection: both variables must be set (the test suite does), so no user hits it by accident.
 FAIL_ONCE_AT_EPOCH_ENV = "IMGCLF_TEST_FAIL_ONCE_AT_EPOCH"
 FAIL_MARKER_ENV = "IMGCLF_TEST_FAIL_MARKER"
-
-
-def connect(address: str | None, *, progress: bool = True) -> None:
-    """Join the cluster at `address` (`auto`, `ray://...`), or start a local one; no-op when already connected."""
-    if not ray.is_initialized():
-        ray.init(address=address, runtime_env={"env_vars": WORKER_ENV}, log_to_driver=True)
-    ray.data.DataContext.get_current().enable_progress_bars = progress
 
 
 def decode_batch(batch: dict[str, np.ndarray], *, size: int, limits: DecodeLimits) -> dict[str, np.ndarray]:

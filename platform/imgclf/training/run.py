@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from imgclf.cluster import connect
 from imgclf.config import TrainSettings
 from imgclf.data.dataset import PreparedDataset, prepare_dataset
 from imgclf.evaluation.evaluate import evaluate_classifier, score_of, write_evaluation
@@ -26,7 +27,7 @@ from imgclf.models.vgg import VGGArchitecture, build_vgg16, embedding_model
 from imgclf.registry import Registry
 from imgclf.training.baseline_search import SearchJob, search
 from imgclf.training.embedding_cache import cached_embeddings
-from imgclf.training.distributed import connect, train_vgg16_on_ray
+from imgclf.training.distributed import train_vgg16_on_ray
 
 LOG = logging.getLogger("imgclf.training")
 BASELINE_KINDS = ("knn", "dt")

@@ -1,0 +1,166 @@
+"""A batch classification job: every image file below INPUT → one Parquet row in OUTPUT, streamed through Ray Data.
+
+    summary = run_batch(BatchSettings(input="photos/", output="out/", model="digits-vgg16"))
+    print(summary.line())
+
+Everything that can be checked is checked before any work starts (input folder, model, output folder,
+Pushgateway). The pipeline never materialises the dataset: blocks of file paths flow into model actors that
+read, decode and classify each batch, and Parquet writers stream the rows out, so memory stays bounded
+however many files INPUT holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+import ray
+
+from imgclf.batch.inputs import Location, list_images
+from imgclf.batch.metrics import BatchProgress, PeriodicPusher, check_pushgateway, push_batch_metrics
+from imgclf.batch.output import count_rows, parquet_files, prepare_output, written_paths
+from imgclf.batch.predictor import BatchPredictor, PredictorSpec
+from imgclf.batch.progress import ProgressCounter
+from imgclf.cluster import connect
+from imgclf.config import BatchSettings
+from imgclf.registry import Registry
+
+LOG = logging.getLogger("imgclf.batch")
+PATHS_PER_BLOCK_BATCHES = 4  # input blocks hold this many model batches of paths
+IO_CPUS_PER_NODE = 0.5  # left free on each node for the Parquet writers
+WRITER_CPUS = 0.25
+JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray for a job's entrypoint
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    output: str
+    files: int  # rows written by this run
+    failed: int
+    resumed: int  # files skipped because their rows were already in the output
+    wall_s: float
+
+    @property
+    def ok(self) -> int:
+        return self.files - self.failed
+
+    @property
+    def images_per_second(self) -> float:
+        return self.files / self.wall_s if self.wall_s > 0 else 0.0
+
+    def line(self) -> str:
+        resumed = f", {self.resumed} already in the output" if self.resumed else ""
+        return (
+            f"classified {self.files} files: {self.ok} ok, {self.failed} failed{resumed}; "
+            f"{self.wall_s:.1f} s, {self.images_per_second:.2f} images/s → {self.output}"
+        )
+
+
+@dataclass(frozen=True)
+class ActorResources:
+    concurrency: int
+    cpus: float
+    gpus: float
+
+
+def actor_resources(settings: BatchSettings) -> ActorResources:
+    """Explicit settings win; otherwise one actor per GPU when the cluster has GPUs, else one actor per node
+    holding that node's CPUs less IO_CPUS_PER_NODE for the writers."""
+    resources = ray.cluster_resources()
+    gpus = settings.gpus_per_actor
+    if gpus is None:
+        gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
+    if gpus:
+        concurrency = settings.concurrency or max(int(resources.get("GPU", 0) // gpus), 1)
+        return ActorResources(concurrency, settings.cpus_per_actor or 1.0, gpus)
+    node_cpus = [node["Resources"]["CPU"] for node in ray.nodes() if node["Alive"] and node["Resources"].get("CPU")]
+    concurrency = settings.concurrency or max(len(node_cpus), 1)
+    cpus = settings.cpus_per_actor
+    if cpus is None:
+        per_actor = min(node_cpus or [1.0]) * max(len(node_cpus), 1) / concurrency
+        cpus = max(per_actor - IO_CPUS_PER_NODE, 0.5)
+    return ActorResources(concurrency, cpus, 0.0)
+
+
+def default_job_name() -> str:
+    """The Ray job's submission id when running as a Ray job, else the driver's Ray job id."""
+    try:
+        metadata = json.loads(os.environ.get(JOB_CONFIG_ENV, "{}")).get("metadata", {})
+    except ValueError:
+        metadata = {}
+    return metadata.get("job_submission_id") or f"imgclf-batch-{ray.get_runtime_context().get_job_id()}"
+
+
+def run_batch(settings: BatchSettings) -> BatchSummary:
+    """Classify every image below settings.input into Parquet files in settings.output; return the counts."""
+    started = time.monotonic()
+    source, target = Location.parse(settings.input), Location.parse(settings.output)
+    name, version = Registry(settings.registry).resolve(settings.model)
+    paths = list_images(source)
+    prepare_output(target, resume=settings.resume)
+    if settings.pushgateway:
+        check_pushgateway(settings.pushgateway)
+    done = written_paths(target) if settings.resume else set()
+    todo = [path for path in paths if path not in done]
+    LOG.info("%d image files under %s; %d to classify with %s:%s", len(paths), settings.input, len(todo), name, version)
+
+    connect(settings.address, progress=settings.progress)
+    before = set(parquet_files(target))
+    counter = ProgressCounter.remote() if settings.pushgateway else None
+    resources = actor_resources(settings)
+    spec = PredictorSpec(
+        registry=settings.registry, name=name, version=version, input=settings.input, top_k=settings.top_k,
+        embeddings=settings.embeddings, limits=settings.limits, precision=settings.precision,
+        threads=math.ceil(resources.cpus), progress=counter,
+    )
+    reference = f"{name}:{version}"
+    if todo:
+        if settings.pushgateway:
+            job = settings.job_name or default_job_name()
+
+            def read_progress() -> BatchProgress:
+                files, failed = ray.get(counter.totals.remote(), timeout=10)
+                return BatchProgress(files, failed, time.monotonic() - started)
+
+            with PeriodicPusher(settings.pushgateway, job, read_progress, interval_s=settings.push_interval_s,
+                                model=reference):
+                write(todo, spec, resources, settings, target)
+        else:
+            write(todo, spec, resources, settings, target)
+    counts = count_rows(target, sorted(set(parquet_files(target)) - before))
+    summary = BatchSummary(target.shown(target.base), counts.files, counts.failed, len(paths) - len(todo),
+                           time.monotonic() - started)
+    if settings.pushgateway:
+        final = BatchProgress(summary.files, summary.failed, summary.wall_s, finished=True)
+        try:
+            push_batch_metrics(settings.pushgateway, settings.job_name or default_job_name(), final, model=reference)
+        except OSError as exc:
+            LOG.warning("could not push the final batch metrics to %s: %s", settings.pushgateway, exc)
+    return summary
+
+
+def write(todo: list[str], spec: PredictorSpec, resources: ActorResources, settings: BatchSettings,
+          target: Location) -> None:
+    """The streaming pipeline: path blocks → model actors (read, decode, classify) → Parquet writers."""
+    block_rows = settings.batch_size * PATHS_PER_BLOCK_BATCHES
+    blocks = [pa.table({"path": todo[start : start + block_rows]}) for start in range(0, len(todo), block_rows)]
+    dataset = ray.data.from_arrow(blocks).map_batches(
+        BatchPredictor,
+        fn_constructor_args=(spec,),
+        batch_size=settings.batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=resources.concurrency),
+        num_cpus=resources.cpus,
+        num_gpus=resources.gpus or None,
+    )
+    dataset.write_parquet(
+        target.base,
+        filesystem=target.filesystem,
+        min_rows_per_file=settings.rows_per_file,
+        ray_remote_args={"num_cpus": WRITER_CPUS},
+    )

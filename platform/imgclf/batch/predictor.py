@@ -1,0 +1,99 @@
+"""The model actor of a batch job: loads the model once, then turns batches of file paths into output rows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from imgclf.batch.inputs import Location, read_file
+from imgclf.batch.schema import output_schema
+from imgclf.config import DecodeLimits
+from imgclf.data.decode import decode_image
+from imgclf.data.transforms import stack_images
+from imgclf.errors import ImageDecodeError
+from imgclf.models.classifier import top_k
+from imgclf.runtime import configure_tensorflow
+
+LOG = logging.getLogger("imgclf.batch")
+
+
+@dataclass(frozen=True)
+class PredictorSpec:
+    """Everything a model actor needs, small enough to ship to every actor."""
+
+    registry: str
+    name: str
+    version: str
+    input: str
+    top_k: int
+    embeddings: bool
+    limits: DecodeLimits
+    precision: str | None
+    threads: float | None  # TensorFlow threads: the CPUs the actor reserved
+    progress: Any = None  # a ProgressCounter actor handle to report each batch to, or None
+
+
+class BatchPredictor:
+    """A Ray Data callable class: `{"path": [...]}` Arrow batches in, output rows (schema.py) out."""
+
+    def __init__(self, spec: PredictorSpec) -> None:
+        configure_tensorflow(spec.threads)
+        from imgclf.models.artifact import load_classifier
+        from imgclf.registry import Registry
+
+        self.spec = spec
+        self.location = Location.parse(spec.input)
+        folder = Registry(spec.registry).local_path(f"{spec.name}:{spec.version}")
+        self.classifier = load_classifier(folder, precision=spec.precision)
+        self.schema = output_schema(embeddings=spec.embeddings)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        paths = batch.column("path").to_pylist()
+        errors: list[str | None] = [None] * len(paths)
+        images, decoded = [], []
+        for index, path in enumerate(paths):
+            try:
+                images.append(decode_image(read_file(self.location, path, self.spec.limits), source=path,
+                                           limits=self.spec.limits))
+                decoded.append(index)
+            except ImageDecodeError as exc:
+                errors[index] = f"{type(exc).__name__}: {exc.cause}"
+            except Exception as exc:  # noqa: BLE001 - one bad file must become an error row, never end the job
+                LOG.exception("unexpected failure on %s", path)
+                errors[index] = f"{type(exc).__name__}: {exc}"
+        batch_images = stack_images(images, self.classifier.input_size)
+        if self.spec.embeddings:
+            embeddings, probabilities = self.classifier.embed_and_predict(batch_images)
+        else:
+            embeddings, probabilities = None, self.classifier.predict_batch(batch_images)
+        if self.spec.progress is not None:
+            self.spec.progress.add.remote(len(paths), len(paths) - len(decoded))
+        return self.rows(paths, errors, decoded, probabilities, embeddings)
+
+    def rows(self, paths: list[str], errors: list[str | None], decoded: list[int], probabilities: np.ndarray,
+             embeddings: np.ndarray | None) -> pa.Table:
+        """One output row per path; rows of undecodable files carry only path, model and error."""
+        count, labels = len(paths), self.classifier.labels
+        label: list[str | None] = [None] * count
+        label_index: list[int | None] = [None] * count
+        score: list[float | None] = [None] * count
+        top_k_rows: list[list[dict] | None] = [None] * count
+        embedding: list[list[float] | None] = [None] * count
+        for row, index in enumerate(decoded):
+            ranked = top_k(probabilities[row], labels, self.spec.top_k)
+            label[index], score[index] = ranked[0]
+            label_index[index] = labels.index(ranked[0][0])
+            top_k_rows[index] = [{"label": name, "score": value} for name, value in ranked]
+            if embeddings is not None:
+                embedding[index] = embeddings[row].tolist()
+        columns = {
+            "path": paths, "label": label, "label_index": label_index, "score": score, "top_k": top_k_rows,
+            "model": [self.spec.name] * count, "model_version": [self.spec.version] * count, "error": errors,
+        }
+        if self.spec.embeddings:
+            columns["embedding"] = embedding
+        return pa.Table.from_pydict(columns, schema=self.schema)

@@ -1,0 +1,139 @@
+"""Batch job metrics pushed to a real Prometheus Pushgateway and read back from its /metrics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.request
+from typing import Callable, Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from utils.pushgateway import free_port, pushgateway
+
+from imgclf.batch.metrics import BatchProgress, PeriodicPusher, check_pushgateway, push_batch_metrics
+from imgclf.errors import ConfigError
+
+MODEL = "digits-vgg16:1"
+WAIT_TIMEOUT_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[str]:
+    """One real Pushgateway for this module's tests; each test pushes to a job of its own."""
+    with pushgateway() as url:
+        yield url
+
+
+def pushed(url: str, job: str) -> dict[str, tuple[float, dict[str, str]]]:
+    """The imgclf samples the gateway exposes for `job`: name -> (value, labels)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5.0) as response:
+        text = response.read().decode()
+    return {
+        sample.name: (sample.value, sample.labels)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("imgclf_batch_") and sample.labels.get("job") == job
+    }
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll `condition` until it holds, or fail after WAIT_TIMEOUT_S."""
+    deadline = time.monotonic() + WAIT_TIMEOUT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {WAIT_TIMEOUT_S:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def test_images_per_second_is_zero_before_time_passes() -> None:
+    assert BatchProgress(files=5, failed=0, elapsed_s=0.0).images_per_second == 0.0
+    assert BatchProgress(files=10, failed=1, elapsed_s=4.0).images_per_second == 2.5
+
+
+def test_pushed_snapshot_reads_back_with_job_and_model_labels(gateway: str) -> None:
+    push_batch_metrics(gateway, "snapshot", BatchProgress(files=40, failed=3, elapsed_s=8.0), model=MODEL)
+
+    samples = pushed(gateway, "snapshot")
+    values = {name: value for name, (value, _) in samples.items()}
+    assert values == {
+        "imgclf_batch_files_processed": 40,
+        "imgclf_batch_files_failed": 3,
+        "imgclf_batch_throughput_images_per_second": 5.0,
+        "imgclf_batch_duration_seconds": 8.0,
+        "imgclf_batch_finished": 0,
+    }
+    assert all(labels == {"job": "snapshot", "instance": "", "model": MODEL} for _, labels in samples.values())
+
+
+def test_host_port_url_without_model_pushes_unlabelled_gauges(gateway: str) -> None:
+    push_batch_metrics(gateway.removeprefix("http://"), "bare", BatchProgress(files=1, failed=0, elapsed_s=1.0))
+
+    samples = pushed(gateway, "bare")
+    assert samples["imgclf_batch_files_processed"][0] == 1
+    assert all("model" not in labels for _, labels in samples.values())
+
+
+def test_finished_push_carries_last_success_timestamp_until_the_next_push(gateway: str) -> None:
+    before = time.time()
+    push_batch_metrics(gateway, "done", BatchProgress(files=7, failed=0, elapsed_s=2.0, finished=True), model=MODEL)
+
+    samples = pushed(gateway, "done")
+    assert samples["imgclf_batch_finished"][0] == 1
+    assert before <= samples["imgclf_batch_last_success_timestamp_seconds"][0] <= time.time()
+
+    push_batch_metrics(gateway, "done", BatchProgress(files=0, failed=0, elapsed_s=0.0), model=MODEL)
+    samples = pushed(gateway, "done")
+    assert samples["imgclf_batch_finished"][0] == 0
+    assert "imgclf_batch_last_success_timestamp_seconds" not in samples  # the push replaced the whole group
+
+
+def test_periodic_pusher_pushes_every_interval_and_stops_promptly(gateway: str) -> None:
+    reads = iter(range(1, 1_000_000))
+
+    def read_progress() -> BatchProgress:
+        return BatchProgress(files=next(reads), failed=0, elapsed_s=1.0)
+
+    def files_pushed() -> float:
+        return pushed(gateway, "periodic").get("imgclf_batch_files_processed", (0, {}))[0]
+
+    with PeriodicPusher(gateway, "periodic", read_progress, interval_s=0.05, model=MODEL) as pusher:
+        wait_until(lambda: files_pushed() >= 2, "a second periodic push")
+        pusher.interval_s = 60.0  # the thread now waits on its stop event, which exit must interrupt
+        wait_until(lambda: files_pushed() >= 3, "a push after the interval change")
+        started_exit = time.monotonic()
+    assert time.monotonic() - started_exit < 2.0
+    assert not any(t.name == "imgclf-metrics-periodic" for t in threading.enumerate())
+
+
+def test_periodic_pusher_logs_failed_pushes_as_warnings(caplog: pytest.LogCaptureFixture) -> None:
+    url = closed_port_url()
+    caplog.set_level(logging.WARNING, logger="imgclf")
+
+    with PeriodicPusher(url, "unreachable", lambda: BatchProgress(files=1, failed=0, elapsed_s=1.0), interval_s=0.05):
+        wait_until(lambda: len(caplog.records) >= 2, "two warnings about failed pushes")
+
+    assert all(r.levelno == logging.WARNING and r.name == "imgclf" for r in caplog.records)
+    assert url in caplog.records[0].getMessage()
+
+
+def test_periodic_pusher_rejects_a_non_positive_interval() -> None:
+    with pytest.raises(ConfigError, match="interval"):
+        PeriodicPusher("127.0.0.1:9091", "job", lambda: BatchProgress(0, 0, 0.0), interval_s=0)
+
+
+def test_check_pushgateway_passes_for_a_running_gateway(gateway: str) -> None:
+    check_pushgateway(gateway)
+    check_pushgateway(gateway.removeprefix("http://"))
+
+
+def test_check_pushgateway_names_the_url_that_does_not_answer() -> None:
+    url = closed_port_url()
+    with pytest.raises(ConfigError, match=f"Pushgateway at {url} does not answer"):
+        check_pushgateway(url, timeout_s=1.0)
