@@ -39,7 +39,7 @@ class PixelFeatures:
 
     def transform(self, batch: np.ndarray) -> np.ndarray:
         small = stack_images(list(batch), self.size)
-        return small.reshape(len(batch), -1).astype(np.float32) / 255.0
+        return small.reshape(len(batch), self.size * self.size * 3).astype(np.float32) / 255.0
 
     def to_dict(self) -> dict:
         return {"kind": "pixels", "size": self.size}
