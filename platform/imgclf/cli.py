@@ -164,6 +164,7 @@ def add_classify_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push-interval", type=float, default=15.0, help="seconds between pushes (default: %(default)s)")
     parser.add_argument("--job-name", help="the metrics' job label (default: the Ray job's id)")
     parser.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: start a local one)")
+    parser.add_argument("--show", type=int, default=0, metavar="N", help="print the first N rows of the output")
     add_registry(parser)
 
 
@@ -184,6 +185,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
     )
     summary = run_batch(settings)
+    if args.show > 0:
+        from imgclf.batch.output import head
+
+        print(head(settings.output, args.show))
     print(summary.line())
     return 0
 

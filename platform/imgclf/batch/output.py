@@ -6,6 +6,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
@@ -79,3 +80,15 @@ def count_rows(location: Location, files: list[str]) -> RowCounts:
         total += len(errors)
         failed += len(errors) - errors.null_count
     return RowCounts(total, failed)
+
+
+def head(output: str, rows: int) -> str:
+    """The first rows of an output folder as a text table (path, label, score, error)."""
+    location = Location.parse(output)
+    dataset = pads.dataset(location.base, filesystem=location.filesystem, format="parquet")
+    table = dataset.head(rows, columns=["path", "label", "score", "error"]).to_pylist()
+    lines = [f"{'path':<48}  {'label':<12}  {'score':>6}  error"]
+    for row in table:
+        score = f"{row['score']:.4f}" if row["score"] is not None else "-"
+        lines.append(f"{row['path'][-48:]:<48}  {row['label'] or '-':<12}  {score:>6}  {row['error'] or ''}")
+    return "\n".join(lines)

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from imgclf.batch.inputs import Location
-from imgclf.batch.output import count_rows, parquet_files, prepare_output, written_paths
+from imgclf.batch.output import count_rows, head, parquet_files, prepare_output, written_paths
 from imgclf.errors import ConfigError
 
 
@@ -54,3 +54,17 @@ def test_count_rows_counts_error_rows(tmp_path: Path) -> None:
     location = Location.parse(str(tmp_path))
     counts = count_rows(location, parquet_files(location))
     assert (counts.files, counts.failed, counts.ok) == (4, 2, 2)
+
+
+def test_head_shows_labels_scores_and_errors(tmp_path: Path) -> None:
+    table = pa.table({
+        "path": ["/data/a.png", "/data/b.png"],
+        "label": pa.array(["cat", None], pa.string()),
+        "score": pa.array([0.91234, None], pa.float32()),
+        "error": pa.array([None, "EmptyImageError: empty file (0 bytes)"], pa.string()),
+    })
+    pq.write_table(table, tmp_path / "part.parquet")
+    lines = head(str(tmp_path), 5).splitlines()
+    assert lines[0].split() == ["path", "label", "score", "error"]
+    assert lines[1].split() == ["/data/a.png", "cat", "0.9123"]
+    assert lines[2].split()[:3] == ["/data/b.png", "-", "-"] and lines[2].endswith("EmptyImageError: empty file (0 bytes)")
