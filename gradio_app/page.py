@@ -1,21 +1,34 @@
-"""A Gradio Blocks page around any `classify(image) -> {label: confidence}` function."""
+"""A Gradio Blocks page around any `classify(image_file) -> {label: confidence}` function."""
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import gradio as gr
-import numpy as np
 
-ClassifyFn = Callable[[np.ndarray], Mapping[str, float]]
+ClassifyFn = Callable[[str], Mapping[str, float]]
+DescribeFn = Callable[[], str]
 
 
-def build_page(classify: ClassifyFn, *, title: str = "imgclf", top_k: int = 5) -> gr.Blocks:
-    """Image upload → top-k confidences; `classify` does the decoding-free prediction on an RGB array."""
+def build_page(
+    classify: ClassifyFn,
+    describe: DescribeFn,
+    *,
+    examples: Sequence[str] = (),
+    title: str = "imgclf",
+    top_k: int = 5,
+) -> gr.Blocks:
+    """Image (upload, webcam or clipboard) → top-k confidences; `describe` (Markdown about the served model)
+    runs on every page load, so the page names the model version being served right now. `classify` gets
+    the uploaded file's path and raises gr.Error with a friendly message for a file it cannot classify."""
     with gr.Blocks(title=title) as page:
         gr.Markdown(f"# {title}")
+        model = gr.Markdown()
         with gr.Row():
-            image = gr.Image(type="numpy", image_mode="RGB", label="Image", sources=["upload", "clipboard"])
+            image = gr.Image(type="filepath", label="Image", sources=["upload", "webcam", "clipboard"])
             label = gr.Label(num_top_classes=top_k, label="Prediction")
-        gr.Button("Classify").click(classify, inputs=image, outputs=label)
+        gr.Button("Classify", variant="primary").click(classify, inputs=image, outputs=label)
+        if examples:
+            gr.Examples(examples=[[path] for path in examples], inputs=image, label="Examples")
+        page.load(describe, outputs=model)
     return page

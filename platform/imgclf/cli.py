@@ -202,13 +202,29 @@ def cmd_jobs_submit(args: argparse.Namespace) -> int:
             f"{Path.cwd()} has no {entrypoint}: run `imgclf jobs submit` from the imgclf source folder, which is "
             "uploaded as the job's working folder"
         )
-    arguments = [a for a in args.arguments if a != "--"]
+    address, arguments = split_submit_arguments(args.arguments, args.address)
     env = {"IMGCLF_REGISTRY": os.environ["IMGCLF_REGISTRY"]} if "IMGCLF_REGISTRY" in os.environ else {}
-    job_id = submit(args.address, ["python", entrypoint, *arguments], working_dir=Path.cwd(), env=env)
+    job_id = submit(address, ["python", entrypoint, *arguments], working_dir=Path.cwd(), env=env)
     print(job_id)
-    print(f"imgclf jobs status --address {args.address} {job_id}; imgclf jobs logs --address {args.address} "
+    print(f"imgclf jobs status --address {address} {job_id}; imgclf jobs logs --address {address} "
           f"--follow {job_id}", file=sys.stderr)
     return 0
+
+
+def split_submit_arguments(arguments: Sequence[str], address: str) -> tuple[str, list[str]]:
+    """`jobs submit WORK [--address URL] [--] ARGS...`: the dashboard address given after WORK (before any `--`)
+    wins over the default; the rest, without the `--`, goes to the job."""
+    separator = arguments.index("--") if "--" in arguments else len(arguments)
+    before, after = list(arguments[:separator]), list(arguments[separator + 1 :])
+    for index, token in enumerate(before):
+        name, has_value, value = token.partition("=")
+        if len(name) > 2 and "--address".startswith(name) and name.startswith("--"):
+            if not has_value:
+                if index + 1 >= len(before):
+                    raise ConfigError("--address needs a value: the Ray dashboard, http://HOST:8265")
+                value = before[index + 1]
+            return value, without_option(before, "--address") + after
+    return address, before + after
 
 
 def cmd_jobs_status(args: argparse.Namespace) -> int:

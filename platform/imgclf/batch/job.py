@@ -102,9 +102,9 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
     source, target = Location.parse(settings.input), Location.parse(settings.output)
     name, version = Registry(settings.registry).resolve(settings.model)
     paths = list_images(source)
-    prepare_output(target, resume=settings.resume)
     if settings.pushgateway:
         check_pushgateway(settings.pushgateway)
+    prepare_output(target, resume=settings.resume)
     done = written_paths(target) if settings.resume else set()
     todo = [path for path in paths if path not in done]
     LOG.info("%d image files under %s; %d to classify with %s:%s", len(paths), settings.input, len(todo), name, version)

@@ -1,23 +1,38 @@
-"""The Gradio page wires an image input through the given classify function into a label."""
+"""The Gradio page wires an image file input through the given classify function into a label."""
+
+from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
 from gradio_app import build_page
+from utils.images import write_image
 
 
-def classify_stub(image: np.ndarray) -> dict[str, float]:
-    return {"bright": float(image.mean() / 255), "dark": 1 - float(image.mean() / 255)}
+def classify_stub(path: str) -> dict[str, float]:
+    return {"bright": 0.75, "dark": 0.25}
 
 
-def test_page_wires_classify_between_image_and_label():
-    page = build_page(classify_stub, title="digits", top_k=2)
+def describe_stub() -> str:
+    return "**digits-vgg16:3**"
+
+
+def test_page_wires_classify_between_image_and_label() -> None:
+    page = build_page(classify_stub, describe_stub, title="digits", top_k=2)
     assert isinstance(page, gr.Blocks)
     images = [block for block in page.blocks.values() if isinstance(block, gr.Image)]
     labels = [block for block in page.blocks.values() if isinstance(block, gr.Label)]
     assert len(images) == 1 and len(labels) == 1
-    assert labels[0].num_top_classes == 2
+    assert images[0].type == "filepath" and labels[0].num_top_classes == 2
     handlers = [fn for fn in page.fns.values() if fn.fn is classify_stub]
     assert len(handlers) == 1
     assert [block._id for block in handlers[0].inputs] == [images[0]._id]
     assert [block._id for block in handlers[0].outputs] == [labels[0]._id]
+
+
+def test_page_describes_the_model_on_load_and_offers_examples(tmp_path: Path) -> None:
+    example = write_image(tmp_path / "seven.png")
+    page = build_page(classify_stub, describe_stub, examples=[str(example)])
+    loaders = [fn for fn in page.fns.values() if fn.fn is describe_stub]
+    assert len(loaders) == 1 and isinstance(loaders[0].outputs[0], gr.Markdown)
+    datasets = [block for block in page.blocks.values() if isinstance(block, gr.Dataset)]
+    assert len(datasets) == 1 and len(datasets[0].samples) == 1

@@ -1,0 +1,231 @@
+"""The HTTP face of the model: a FastAPI ingress deployment in front of the Classifier, with the Gradio page.
+
+Routes: POST /v1/classify, GET /v1/models, GET /healthz, GET /readyz, the OpenAPI docs at /docs and the page
+at /ui/. Errors are JSON `{"error": {"code", "message"}}`; bad input gets a 4xx, overload a 503 with
+Retry-After, never a 500. With $IMGCLF_API_TOKEN set every route but the probes wants
+`Authorization: Bearer <token>`; with $IMGCLF_UI_PASSWORD set the page asks for user `imgclf` and that password.
+"""
+
+
+import asyncio
+import hmac
+import logging
+import os
+import time
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from ray import serve
+from ray.exceptions import RayActorError
+from ray.serve.exceptions import BackPressureError
+from ray.serve.handle import DeploymentHandle
+
+from imgclf import __version__
+from imgclf.data.decode import decode_image
+from imgclf.data.transforms import resize_image
+from imgclf.errors import ImageDecodeError
+from imgclf.serving.http_errors import ApiError, decode_failure
+from imgclf.serving.metrics import api_metrics, route_of
+from imgclf.serving.settings import ApiConfig
+from imgclf.serving.uploads import image_bytes
+
+LOG = logging.getLogger("imgclf.serving")
+TOKEN_ENV = "IMGCLF_API_TOKEN"
+UI_PASSWORD_ENV = "IMGCLF_UI_PASSWORD"
+UI_USER = "imgclf"
+UI_PATH = "/ui"
+PROBES = ("/healthz", "/readyz")
+IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float
+
+
+class ServedModel(BaseModel):
+    name: str
+    version: str
+
+
+class Classification(BaseModel):
+    label: str
+    score: float
+    top_k: list[LabelScore]
+    model: ServedModel
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "not an image we can read, or a bad parameter", 401: "missing or wrong bearer token",
+        413: "body over the size limit", 415: "not an image content type or format", 503: "overloaded or no model",
+    }.items()
+}
+
+
+api = FastAPI(
+    title="imgclf", version=__version__,
+    description="Image classification: POST an image, get the top-k labels of the served model.",
+    responses={401: ERROR_RESPONSES[401]},
+)
+
+
+@api.exception_handler(ApiError)
+async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return exc.response()
+
+
+@api.exception_handler(RequestValidationError)
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return ApiError(400, "bad_request", problems).response()
+
+
+@api.exception_handler(Exception)
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    LOG.exception("unexpected failure answering %s %s", request.method, request.url.path)
+    return ApiError(500, "internal", f"unexpected server error ({type(exc).__name__})").response()
+
+
+@api.middleware("http")
+async def authorise_and_measure(request: Request, call_next):
+    """Refuse requests without the configured token (401), and record every answer's latency and status."""
+    started, route = time.perf_counter(), route_of(request.url.path)
+    refusal = refusal_for(request)
+    response = refusal.response() if refusal else await call_next(request)
+    api_metrics().record(route, response.status_code, time.perf_counter() - started)
+    return response
+
+
+def refusal_for(request: Request) -> ApiError | None:
+    """401 for a request that needs the bearer token and lacks it; the page has its own password instead."""
+    token, path = os.environ.get(TOKEN_ENV), request.url.path
+    if not token or path in PROBES or (path.startswith(UI_PATH) and os.environ.get(UI_PASSWORD_ENV)):
+        return None
+    given = request.headers.get("authorization", "")
+    if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return None
+    return ApiError(401, "unauthorized", "this API wants `Authorization: Bearer <token>`",
+                    {"WWW-Authenticate": "Bearer"})
+
+
+def classification(answer: dict[str, Any], k: int) -> dict[str, Any]:
+    """The JSON answer for one Classifier result: best label, its score, the top k, the model."""
+    from imgclf.models.classifier import top_k
+
+    ranked = top_k(np.asarray(answer["probabilities"], dtype=np.float32), answer["labels"], k)
+    return {
+        "label": ranked[0][0],
+        "score": ranked[0][1],
+        "top_k": [{"label": label, "score": score} for label, score in ranked],
+        "model": {"name": answer["name"], "version": answer["version"]},
+    }
+
+
+@serve.deployment(name="Api", max_ongoing_requests=256)
+@serve.ingress(api)
+class ApiIngress:
+    """Decodes uploads with the one decode function, asks the Classifier, answers JSON; serves the page."""
+
+    def __init__(self, classifier: DeploymentHandle, examples_dir: str | None = None) -> None:
+        self.classifier = classifier
+        self.config = ApiConfig()
+        self.input_size: int | None = None  # the served model's input size, learnt from its answers
+        self.mount_page(examples_dir)
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        self.config = ApiConfig.from_mapping(user_config)
+
+    def mount_page(self, examples_dir: str | None) -> None:
+        import gradio as gr
+
+        from gradio_app import build_page
+        from imgclf.serving.page import PageBackend, example_images
+
+        backend = PageBackend(self)
+        page = build_page(backend.classify, backend.describe, examples=example_images(examples_dir),
+                          top_k=self.config.default_top_k)
+        password = os.environ.get(UI_PASSWORD_ENV)
+        gr.mount_gradio_app(api, page, path=UI_PATH, auth=[(UI_USER, password)] if password else None)
+
+    def prepare(self, data: bytes, source: str) -> np.ndarray:
+        """Bytes → RGB array at the model's input size (the same resize `imgclf predict` applies)."""
+        try:
+            image = decode_image(data, source=source, limits=self.config.limits)
+        except ImageDecodeError as exc:
+            raise decode_failure(exc) from exc
+        return resize_image(image, self.input_size) if self.input_size else image
+
+    async def predict(self, image: np.ndarray) -> dict[str, Any]:
+        """The Classifier's answer; 503 with Retry-After when it is overloaded or a replica is gone."""
+        retry = {"Retry-After": str(self.config.retry_after_s)}
+        try:
+            answer = await self.classifier.classify.remote(image)
+        except BackPressureError as exc:
+            raise ApiError(503, "overloaded", "the model is at capacity; retry shortly", retry) from exc
+        except RayActorError as exc:
+            raise ApiError(503, "replica_unavailable", "a model replica went away; retry shortly", retry) from exc
+        self.input_size = answer["input_size"]
+        return answer
+
+    @api.post("/v1/classify", response_model=Classification, openapi_extra=IMAGE_BODY,
+              responses={code: ERROR_RESPONSES[code] for code in (400, 413, 415, 503)})
+    async def classify(self, request: Request, top_k: int | None = Query(None, ge=1, le=10_000)) -> dict[str, Any]:
+        """Classify one image: a multipart `file` part, or the image itself as the body."""
+        k = top_k or self.config.default_top_k
+        if k > self.config.max_top_k:
+            raise ApiError(400, "bad_request", f"top_k must be at most {self.config.max_top_k}; got {k}")
+        data = await image_bytes(request, self.config.max_body_bytes)
+        image = await asyncio.to_thread(self.prepare, data, "upload")
+        answer = await self.predict(image)
+        return classification(answer, k)
+
+    @api.get("/v1/models", responses={503: ERROR_RESPONSES[503]})
+    async def models(self) -> dict[str, Any]:
+        """The served model: name, version, labels, input size, weights source and its evaluation metrics."""
+        described = await self.classifier.describe.remote()
+        if described is None:
+            raise ApiError(503, "model_not_loaded", "no model is loaded yet", {"Retry-After": "5"})
+        return {"models": [described]}
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict[str, str]:
+        """Liveness: the HTTP server answers."""
+        return {"status": "ok"}
+
+    @api.get("/readyz", responses={503: ERROR_RESPONSES[503]})
+    async def readyz(self) -> dict[str, Any]:
+        """Readiness: a Classifier replica has a model loaded."""
+        try:
+            described = await self.classifier.describe.remote()
+        except (BackPressureError, RayActorError) as exc:
+            raise ApiError(503, "not_ready", f"no Classifier replica answers: {type(exc).__name__}") from exc
+        if described is None:
+            raise ApiError(503, "not_ready", "no model is loaded yet", {"Retry-After": "5"})
+        return {"status": "ready", "model": f"{described['name']}:{described['version']}"}
+

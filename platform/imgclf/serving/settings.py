@@ -1,0 +1,72 @@
+"""Typed settings of the two Serve deployments, built from their `user_config` in serve_config.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from imgclf.config import (
+    PRECISIONS,
+    DecodeLimits,
+    build_dataclass,
+    check_choice,
+    check_int_range,
+    check_positive_number,
+    default_registry,
+)
+from imgclf.errors import ConfigError
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifierConfig:
+    """The Classifier deployment's user_config: which model, and how requests are batched."""
+
+    model: str
+    registry: str = field(default_factory=default_registry)
+    precision: str | None = None
+    max_batch_size: int = 8
+    batch_wait_timeout_s: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise ConfigError(f"model must be a model reference such as 'digits-vgg16:1'; got {self.model!r}")
+        if self.precision is not None:
+            check_choice("precision", self.precision, PRECISIONS)
+        check_int_range("max_batch_size", self.max_batch_size, 1, 1024)
+        check_positive_number("batch_wait_timeout_s", self.batch_wait_timeout_s)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ClassifierConfig:
+        return build_dataclass(cls, values, "Classifier user_config.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiConfig:
+    """The API ingress deployment's user_config: request limits and answers."""
+
+    max_body_bytes: int = 10 * 2**20
+    max_pixels: int = DecodeLimits().max_pixels
+    default_top_k: int = 3
+    max_top_k: int = 100
+    retry_after_s: int = 1
+
+    def __post_init__(self) -> None:
+        check_int_range("max_body_bytes", self.max_body_bytes, 1, 2**31)
+        check_int_range("default_top_k", self.default_top_k, 1, self.max_top_k)
+        check_int_range("max_top_k", self.max_top_k, 1, 10_000)
+        check_int_range("retry_after_s", self.retry_after_s, 1, 3600)
+
+    @property
+    def limits(self) -> DecodeLimits:
+        return DecodeLimits(max_pixels=self.max_pixels, max_bytes=self.max_body_bytes)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ApiConfig:
+        return build_dataclass(cls, values, "Api user_config.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppArgs:
+    """The application's `args` in serve_config.yaml."""
+
+    examples_dir: str | None = None  # a folder of example images for the Gradio page

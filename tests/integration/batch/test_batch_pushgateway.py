@@ -1,0 +1,95 @@
+"""A real batch job (`run_batch`, the code of `imgclf classify`) pushing its metrics to a real Prometheus
+Pushgateway, read back from the gateway's /metrics."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow.parquet as pq
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from imgclf.batch.job import run_batch
+from imgclf.config import BatchSettings
+from imgclf.errors import ConfigError
+from utils.digits_run import TrainedRun
+from utils.images import truncated
+from utils.pushgateway import free_port, pushgateway
+
+pytestmark = pytest.mark.slow
+
+MODEL = "digits-knn-pixels"
+JOB = "test-batch"
+GOOD_FILES = 4
+BAD_FILES = 1
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[str]:
+    with pushgateway() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def images(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """GOOD_FILES digit PNGs and BAD_FILES PNG cut in half."""
+    folder = tmp_path_factory.mktemp("pushed-images") / "images"
+    folder.mkdir()
+    for digit in range(GOOD_FILES):
+        sample = sorted((digits_dir / str(digit)).glob("*.png"))[0]
+        shutil.copy(sample, folder / f"digit{digit}.png")
+    sample = sorted((digits_dir / "9").glob("*.png"))[0]
+    (folder / "broken.png").write_bytes(truncated(sample.read_bytes()))
+    return folder
+
+
+def settings(images: Path, out: Path, trained_run: TrainedRun, gateway: str) -> BatchSettings:
+    return BatchSettings(
+        input=str(images), output=str(out), model=MODEL, registry=str(trained_run.registry), batch_size=2,
+        pushgateway=gateway, job_name=JOB, progress=False,
+    )
+
+
+def pushed(url: str, job: str) -> dict[str, tuple[float, dict[str, str]]]:
+    """The imgclf samples the gateway exposes for `job`: name -> (value, labels)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5.0) as response:
+        text = response.read().decode()
+    return {
+        sample.name: (sample.value, sample.labels)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("imgclf_batch_") and sample.labels.get("job") == job
+    }
+
+
+def test_finished_job_metrics_are_on_the_gateway(images: Path, trained_run: TrainedRun, gateway: str,
+                                                 ray_cluster, tmp_path: Path) -> None:
+    started = time.time()
+    summary = run_batch(settings(images, tmp_path / "out", trained_run, gateway))
+    finished = time.time()
+
+    assert (summary.files, summary.failed) == (GOOD_FILES + BAD_FILES, BAD_FILES)
+    assert pq.read_table(tmp_path / "out").num_rows == GOOD_FILES + BAD_FILES
+    metrics = pushed(gateway, JOB)
+    assert metrics["imgclf_batch_files_processed"][0] == GOOD_FILES + BAD_FILES
+    assert metrics["imgclf_batch_files_failed"][0] == BAD_FILES
+    assert metrics["imgclf_batch_finished"][0] == 1
+    assert started - 1 <= metrics["imgclf_batch_last_success_timestamp_seconds"][0] <= finished + 1
+    assert metrics["imgclf_batch_duration_seconds"][0] > 0
+    for _, labels in metrics.values():
+        assert labels["model"] == f"{MODEL}:1", labels
+
+
+def test_unreachable_gateway_fails_before_any_output(images: Path, trained_run: TrainedRun, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    closed = f"http://127.0.0.1:{free_port()}"
+
+    with pytest.raises(ConfigError, match=f"Pushgateway at {closed} does not answer"):
+        run_batch(settings(images, out, trained_run, closed))
+
+    assert not list(out.rglob("*.parquet"))
+    assert not out.exists() or not any(out.iterdir())  # at most the empty folder that the write check made
