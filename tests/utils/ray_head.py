@@ -33,6 +33,7 @@ class HeadNode:
     address: str  # GCS address, host:port (for ray.init / --address)
     dashboard_url: str  # http://127.0.0.1:PORT, the Jobs API
     temp_dir: Path  # this head's own --temp-dir, unique to it
+    metrics_port: int  # Ray's metrics export port: http://127.0.0.1:PORT/metrics
 
 
 def free_port() -> int:
@@ -59,15 +60,15 @@ def ray_head(tmp_root: str | Path = "/tmp", *, num_cpus: int = 2) -> Iterator[He
     """Start a head node with its own temp folder and ports, wait until its Jobs API answers, and stop it after."""
     # Short: Ray's Unix socket paths (under the temp folder) have a length limit of about 107 characters.
     temp_dir = Path(tempfile.mkdtemp(prefix="imgclf-head-", dir=tmp_root))
-    gcs_port, dashboard_port = free_port(), free_port()
+    gcs_port, dashboard_port, metrics_port = free_port(), free_port(), free_port()
     command = [
         str(RAY), "start", "--head", "--temp-dir", str(temp_dir), "--port", str(gcs_port),
         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard_port), "--include-dashboard", "true",
         # Every fixed default port of its own, so heads of other test sessions on this machine do not collide.
         "--dashboard-agent-listen-port", str(free_port()), "--ray-client-server-port", str(free_port()),
-        "--num-cpus", str(num_cpus), "--disable-usage-stats",
+        "--metrics-export-port", str(metrics_port), "--num-cpus", str(num_cpus), "--disable-usage-stats",
     ]
-    head = HeadNode(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", temp_dir)
+    head = HeadNode(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dashboard_port}", temp_dir, metrics_port)
     try:
         started = subprocess.run(command, env=venv_env(), capture_output=True, text=True, timeout=START_TIMEOUT_S)
         if started.returncode != 0:

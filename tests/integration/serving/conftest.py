@@ -1,0 +1,38 @@
+"""One Ray head per session for the serving tests, with serve_config.yaml deployed on it for the trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from imgclf.registry import Registry
+from utils.digits_run import VGG_MODEL, TrainedRun
+from utils.ray_head import HeadNode, ray_head
+from utils.serve_app import ServeApp, deploy_app
+
+
+@pytest.fixture(scope="session")
+def serve_registry(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry holding the trained digits VGG16 twice: versions 1 and 2 (for hot-swap tests)."""
+    root = tmp_path_factory.mktemp("serve-registry")
+    source = Registry(trained_run.registry).local_path(VGG_MODEL)
+    registry = Registry(root)
+    for _ in range(2):
+        registry.register(VGG_MODEL, source)
+    return root
+
+
+@pytest.fixture(scope="session")
+def serve_head() -> Iterator[HeadNode]:
+    with ray_head("/tmp", num_cpus=2) as head:
+        yield head
+
+
+@pytest.fixture(scope="session")
+def served(serve_head: HeadNode, serve_registry: Path, trained_run: TrainedRun,
+           tmp_path_factory: pytest.TempPathFactory) -> ServeApp:
+    """serve_config.yaml deployed with `digits-vgg16:1`, the page's examples from the digits folder."""
+    return deploy_app(serve_head, tmp_path_factory.mktemp("serve-app"), registry=serve_registry,
+                      model=f"{VGG_MODEL}:1", examples_dir=trained_run.data_dir)
