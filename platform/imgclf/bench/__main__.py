@@ -8,11 +8,11 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from imgclf.bench import baselines, model, train
+from imgclf.bench import baselines, batch, model, train
 from imgclf.bench.machine import machine_info
 from imgclf.runtime import configure_tensorflow
 
-SECTIONS = {"model": model, "train": train, "baselines": baselines}
+SECTIONS = {"model": model, "train": train, "baselines": baselines, "batch": batch}
 
 
 def main() -> None:
@@ -21,6 +21,8 @@ def main() -> None:
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma list of %(default)s")
     parser.add_argument("--registry", help="registry holding a trained digits VGG16 (default: train one under .bench)")
     parser.add_argument("--model", default="digits-vgg16", help="model reference in --registry (default: %(default)s)")
+    parser.add_argument("--batch-images", type=int, default=batch.IMAGES,
+                        help="photos the batch section classifies (its memory run: 1× and 10×; default %(default)s)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     configure_tensorflow()
@@ -28,9 +30,11 @@ def main() -> None:
     bench_dir.mkdir(parents=True, exist_ok=True)
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(), "sections": {}}
     table: list[tuple[str, str]] = []
+    section_options = {"batch": {"images": args.batch_images}}
     for name in args.sections.split(","):
         section = SECTIONS[name]
-        results["sections"][name] = section.run(bench_dir, registry=args.registry, model=args.model)
+        options = section_options.get(name, {})
+        results["sections"][name] = section.run(bench_dir, registry=args.registry, model=args.model, **options)
         table += [(f"{name}: {measure}", value) for measure, value in section.rows(results["sections"][name])]
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     machine = results["machine"]

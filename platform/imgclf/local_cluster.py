@@ -1,0 +1,165 @@
+"""A Ray head node on this machine, started with `ray start --head` and stopped by its own processes' pids.
+
+    head = start_head(num_cpus=2)         # own temp folder, free ports: dashboard, metrics export, GCS
+    ...                                   # ray job submit / serve deploy --address head.dashboard_url
+    stop_head(head)
+
+`ray stop` stops every Ray cluster of the user on the machine; stop_head terminates only the processes whose
+command line names this head's temp folder or GCS port, and their descendants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+
+from imgclf.errors import ConfigError
+
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 5.0  # raylet, GCS and the autoscaler monitor take 12+ s on SIGTERM: what is left is killed
+
+
+@dataclass(frozen=True)
+class HeadNode:
+    address: str  # GCS address, host:port (ray.init / ray start --address)
+    dashboard_url: str  # http://HOST:PORT: the Jobs API, `serve deploy --address`
+    temp_dir: Path  # this head's own --temp-dir
+    metrics_port: int  # Ray's metrics export port: http://HOST:PORT/metrics
+
+    @property
+    def gcs_port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+    @property
+    def service_discovery_file(self) -> Path:
+        """Ray's Prometheus file-based service discovery (every node's metrics target)."""
+        return self.temp_dir / "session_latest" / "prom_metrics_service_discovery.json"
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "temp_dir": str(self.temp_dir)})
+
+    @classmethod
+    def from_json(cls, text: str) -> HeadNode:
+        values = json.loads(text)
+        return cls(**{**values, "temp_dir": Path(values["temp_dir"])})
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def ray_executable() -> str:
+    """The `ray` command of this Python environment."""
+    return str(Path(sys.executable).parent / "ray")
+
+
+def start_head(
+    *,
+    temp_root: str | Path = "/tmp",
+    num_cpus: int | None = None,
+    host: str = "127.0.0.1",
+    dashboard_port: int | None = None,
+    metrics_port: int | None = None,
+    env: dict[str, str] | None = None,
+) -> HeadNode:
+    """`ray start --head` with its own temp folder and ports (free ones unless given); waits for the Jobs API.
+
+    Ray's token authentication follows RAY_AUTH_MODE when set; otherwise it is off for a loopback-only head and
+    on (`token`) for one bound to a network address. This process's Ray clients are set to the same mode.
+    """
+    mode = os.environ.setdefault("RAY_AUTH_MODE", "disabled" if host.startswith("127.") else "token")
+    env = {**(env if env is not None else os.environ), "RAY_AUTH_MODE": mode}
+    # Short: Ray's Unix socket paths below the temp folder have a limit of about 107 characters.
+    temp_dir = Path(tempfile.mkdtemp(prefix="imgclf-head-", dir=temp_root))
+    gcs_port = free_port(host)
+    dashboard_port = dashboard_port or free_port(host)
+    metrics_port = metrics_port or free_port(host)
+    command = [
+        ray_executable(), "start", "--head", "--temp-dir", str(temp_dir), "--port", str(gcs_port),
+        "--node-ip-address", host, "--dashboard-host", host, "--dashboard-port", str(dashboard_port),
+        "--include-dashboard", "true", "--metrics-export-port", str(metrics_port),
+        # Every fixed default port of its own, so other heads on this machine do not collide.
+        "--dashboard-agent-listen-port", str(free_port(host)), "--ray-client-server-port", str(free_port(host)),
+        "--disable-usage-stats", *(["--num-cpus", str(num_cpus)] if num_cpus is not None else []),
+    ]
+    head = HeadNode(f"{host}:{gcs_port}", f"http://{host}:{dashboard_port}", temp_dir, metrics_port)
+    started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    if started.returncode != 0:
+        stop_head(head)
+        raise ConfigError(f"ray start failed ({started.returncode}): {started.stderr.strip() or started.stdout.strip()}")
+    try:
+        wait_for_jobs_api(head.dashboard_url, START_TIMEOUT_S)
+    except TimeoutError:
+        stop_head(head)
+        raise
+    return head
+
+
+def wait_for_jobs_api(url: str, timeout_s: float) -> None:
+    """Poll until the dashboard's Jobs API answers a job listing, or raise TimeoutError after `timeout_s`."""
+    from ray.job_submission import JobSubmissionClient
+
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        try:
+            JobSubmissionClient(url).list_jobs()
+            return
+        except Exception as exc:  # noqa: BLE001 - not up yet: connection refused, 5xx while the agent starts
+            last = exc
+            time.sleep(0.5)
+    raise TimeoutError(f"the Ray Jobs API at {url} did not answer within {timeout_s:.0f} s: {last}")
+
+
+def head_processes(head: HeadNode) -> list[psutil.Process]:
+    """Processes whose command line names the head's temp folder or GCS port, and their descendants (a job's
+    entrypoint runs as a child of its supervisor actor and names neither)."""
+    marker = re.compile(re.escape(str(head.temp_dir)) + rf"|:{head.gcs_port}(?!\d)")
+    found: dict[int, psutil.Process] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if marker.search(" ".join(process.info["cmdline"] or [])):
+                found[process.pid] = process
+                found.update((child.pid, child) for child in process.children(recursive=True))
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def stop_head(head: HeadNode) -> int:
+    """Terminate the head's processes (SIGKILL what is left after STOP_TIMEOUT_S), delete its temp folder;
+    return how many processes were stopped."""
+    processes = head_processes(head)
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=STOP_TIMEOUT_S)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, timeout=STOP_TIMEOUT_S)
+    shutil.rmtree(head.temp_dir, ignore_errors=True)
+    return len(processes)
+
+
+@contextlib.contextmanager
+def running_head(**options) -> Iterator[HeadNode]:
+    """start_head(**options) for the duration of a `with` block."""
+    head = start_head(**options)
+    try:
+        yield head
+    finally:
+        stop_head(head)
