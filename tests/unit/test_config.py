@@ -188,7 +188,7 @@ def test_from_mapping_lists_the_expected_keys():
     with pytest.raises(ConfigError) as info:
         TrainSettings.from_mapping({"data_dir": "d", "limits": {"pixels": 1}})
 
-    assert str(info.value) == "unknown setting limits.pixels; expected one of max_pixels"
+    assert str(info.value) == "unknown setting limits.pixels; expected one of max_bytes, max_pixels"
 
 
 def test_from_mapping_passes_nested_validation_errors_through():

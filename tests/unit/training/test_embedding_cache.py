@@ -1,5 +1,7 @@
 """Embeddings are computed once per (manifest, extractor weights) and then read back from disk."""
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from imgclf.training.embedding_cache import cached_embeddings
@@ -8,7 +10,8 @@ from imgclf.training.embedding_cache import cached_embeddings
 class CountingModel:
     """A stand-in for a Keras embedding model: weights plus a predict that counts its calls."""
 
-    output_shape = (None, 3)
+    output = SimpleNamespace(shape=(None, 3))
+    outputs = [output]
 
     def __init__(self, offset: float) -> None:
         self.offset = offset
