@@ -214,8 +214,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from imgclf.serving.launcher import api_url, read_serve_config, serve_deploy, wait_until_ready, with_overrides
 
     registry = str(Path(args.registry).resolve()) if args.registry and "://" not in args.registry else args.registry
+    examples = str(Path(args.examples).resolve()) if args.examples else None
     config = with_overrides(read_serve_config(args.config), model=args.model, registry=registry, host=args.host,
-                            port=args.port, examples_dir=args.examples)
+                            port=args.port, examples_dir=examples)
     url = api_url(config)
     if args.address:
         with tempfile.TemporaryDirectory() as folder:
