@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR := .demo
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: setup system-packages demo test test-fast bench clean
+.PHONY: setup system-packages demo test test-fast bench cluster-up cluster-down clean
 
 setup: $(STAMP)
 
@@ -56,6 +56,14 @@ test-fast: $(STAMP) system-packages
 bench: $(STAMP)
 	$(BIN)/python -m imgclf.bench --output .bench/results.json \
 		$(if $(wildcard $(DEMO_DIR)/registry/digits-vgg16),--registry $(DEMO_DIR)/registry)
+
+# A local Ray cluster: head (dashboard :8265, metrics :8080) + WORKERS extra nodes on this machine.
+WORKERS ?= 0
+cluster-up: $(STAMP)
+	$(BIN)/imgclf cluster up --workers $(WORKERS)
+
+cluster-down: $(STAMP)
+	$(BIN)/imgclf cluster down
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .bench .pytest_cache

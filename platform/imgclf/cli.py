@@ -132,6 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--address", help="deploy to this cluster's dashboard, http://HEAD:8265, and return")
     serve.set_defaults(handler=cmd_serve)
 
+    cluster = commands.add_parser("cluster", help="a local Ray cluster: head (+ worker nodes) on this machine")
+    cluster_actions = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = cluster_actions.add_parser("up", help="start a head with dashboard and metrics, plus optional worker nodes")
+    up.add_argument("--workers", type=int, default=0, help="extra worker nodes on this machine (default: %(default)s)")
+    up.add_argument("--num-cpus", type=positive_int, help="CPUs each node offers (default: Ray's count)")
+    up.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s; token auth "
+                    "is on for any other address)")
+    up.add_argument("--dashboard-port", type=positive_int, default=8265, help="default: %(default)s")
+    up.add_argument("--metrics-port", type=positive_int, default=8080, help="default: %(default)s")
+    up.set_defaults(handler=cmd_cluster_up)
+    cluster_actions.add_parser("down", help="stop every process of the cluster `up` started").set_defaults(
+        handler=cmd_cluster_down)
+    cluster_actions.add_parser("status", help="the cluster's addresses and Ray's resource summary").set_defaults(
+        handler=cmd_cluster_status)
+
     jobs = commands.add_parser("jobs", help="run imgclf work as Ray jobs on a cluster (the Jobs API)")
     job_actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
     submit = job_actions.add_parser(
@@ -262,6 +277,77 @@ def serving_banner(url: str, model: str, head: Any, example: str) -> str:
         f"  dashboard {head.dashboard_url}",
         "Ctrl-C stops everything started here.",
     ])
+
+
+def cluster_state_file() -> Path:
+    return Path(os.environ.get("IMGCLF_CLUSTER_STATE", "~/.imgclf/cluster.json")).expanduser()
+
+
+def cmd_cluster_up(args: argparse.Namespace) -> int:
+    from imgclf.local_cluster import prometheus_config, start_head, start_worker
+
+    state = cluster_state_file()
+    if state.exists():
+        raise ConfigError(f"a cluster is already up ({state}): `imgclf cluster down` first")
+    head = start_head(num_cpus=args.num_cpus, host=args.host, dashboard_port=args.dashboard_port,
+                      metrics_port=args.metrics_port)
+    workers = [str(start_worker(head, num_cpus=args.num_cpus)) for _ in range(args.workers)]
+    scrape = head.temp_dir / "prometheus.yml"
+    scrape.write_text(prometheus_config(head))
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"head": json.loads(head.to_json()), "workers": workers}, indent=2) + "\n")
+    print(cluster_summary(head, len(workers), scrape))
+    return 0
+
+
+def cluster_summary(head: Any, workers: int, scrape: Path) -> str:
+    return "\n".join([
+        f"Ray cluster up: head + {workers} worker node(s)",
+        f"  address    {head.address}        (ray.init / imgclf classify --address / ray start --address)",
+        f"  dashboard  {head.dashboard_url}   (Jobs API: imgclf jobs submit --address, serve deploy --address)",
+        f"  metrics    http://{head.address.rsplit(':', 1)[0]}:{head.metrics_port}/metrics",
+        f"  prometheus prometheus --config.file={scrape}",
+        "  stop       imgclf cluster down",
+    ])
+
+
+def read_cluster_state() -> tuple[Any, list[str]]:
+    from imgclf.local_cluster import HeadNode
+
+    state = cluster_state_file()
+    if not state.exists():
+        raise ConfigError(f"no cluster is up (no {state}): `imgclf cluster up` starts one")
+    values = json.loads(state.read_text())
+    return HeadNode.from_json(json.dumps(values["head"])), values["workers"]
+
+
+def cmd_cluster_down(args: argparse.Namespace) -> int:
+    import shutil
+
+    from imgclf.local_cluster import stop_head
+
+    head, workers = read_cluster_state()
+    stopped = stop_head(head)
+    for folder in workers:
+        shutil.rmtree(folder, ignore_errors=True)
+    cluster_state_file().unlink()
+    print(f"stopped {stopped} processes of the cluster at {head.address}")
+    return 0
+
+
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from imgclf.local_cluster import head_processes, ray_executable
+
+    head, workers = read_cluster_state()
+    print(cluster_summary(head, len(workers), head.temp_dir / "prometheus.yml"))
+    if not head_processes(head):
+        print("  state      DOWN: no process of it runs (`imgclf cluster down` clears the record)")
+        return 1
+    done = subprocess.run([ray_executable(), "status", "--address", head.address], capture_output=True, text=True)
+    print(done.stdout.strip() or done.stderr.strip())
+    return 0 if done.returncode == 0 else 1
 
 
 def cmd_jobs_submit(args: argparse.Namespace) -> int:

@@ -101,13 +101,18 @@ def start_head(
     started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S)
     if started.returncode != 0:
         stop_head(head)
-        raise ConfigError(f"ray start failed ({started.returncode}): {started.stderr.strip() or started.stdout.strip()}")
+        raise ConfigError(f"ray start failed ({started.returncode}): {last_lines(started.stderr or started.stdout)}")
     try:
         wait_for_jobs_api(head.dashboard_url, START_TIMEOUT_S)
     except TimeoutError:
         stop_head(head)
         raise
     return head
+
+
+def last_lines(text: str, count: int = 3) -> str:
+    """The end of a command's output: where `ray start` says what went wrong."""
+    return " ".join(line.strip() for line in text.strip().splitlines()[-count:])
 
 
 def wait_for_jobs_api(url: str, timeout_s: float) -> None:
@@ -153,6 +158,35 @@ def stop_head(head: HeadNode) -> int:
     psutil.wait_procs(alive, timeout=STOP_TIMEOUT_S)
     shutil.rmtree(head.temp_dir, ignore_errors=True)
     return len(processes)
+
+
+def start_worker(head: HeadNode, *, num_cpus: int | None = None, env: dict[str, str] | None = None) -> Path:
+    """`ray start --address` of one more node on this machine, joining `head`; returns its temp folder.
+
+    stop_head(head) stops it too: its processes name the head's GCS port.
+    """
+    temp_dir = Path(tempfile.mkdtemp(prefix="imgclf-node-", dir=head.temp_dir.parent))
+    command = [
+        ray_executable(), "start", "--address", head.address, "--temp-dir", str(temp_dir),
+        "--node-ip-address", head.address.rsplit(":", 1)[0], "--metrics-export-port", str(free_port()),
+        "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
+        *(["--num-cpus", str(num_cpus)] if num_cpus is not None else []),
+    ]
+    env = {**(env if env is not None else os.environ), "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    if started.returncode != 0:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise ConfigError(f"ray start --address {head.address} failed: {last_lines(started.stderr or started.stdout)}")
+    return temp_dir
+
+
+def prometheus_config(head: HeadNode, *, scrape_interval_s: int = 5) -> str:
+    """A prometheus.yml scraping every node of the cluster through Ray's service-discovery file."""
+    return (
+        f"global:\n  scrape_interval: {scrape_interval_s}s\n  evaluation_interval: {scrape_interval_s}s\n"
+        "scrape_configs:\n  - job_name: ray\n    file_sd_configs:\n"
+        f"      - files: ['{head.service_discovery_file}']\n"
+    )
 
 
 @contextlib.contextmanager
