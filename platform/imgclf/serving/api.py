@@ -125,10 +125,11 @@ async def authorise_and_measure(request: Request, call_next):
 def refusal_for(request: Request) -> ApiError | None:
     """401 for a request that needs the bearer token and lacks it; the page has its own password instead."""
     token, path = os.environ.get(TOKEN_ENV), request.url.path
-    if not token or path in PROBES or (path.startswith(UI_PATH) and os.environ.get(UI_PASSWORD_ENV)):
+    on_page = path == UI_PATH or path.startswith(f"{UI_PATH}/")
+    if not token or path in PROBES or (on_page and os.environ.get(UI_PASSWORD_ENV)):
         return None
-    given = request.headers.get("authorization", "")
-    if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
         return None
     return ApiError(401, "unauthorized", "this API wants `Authorization: Bearer <token>`",
                     {"WWW-Authenticate": "Bearer"})
@@ -156,6 +157,7 @@ class ApiIngress:
         self.classifier = classifier
         self.config = ApiConfig()
         self.input_size: int | None = None  # the served model's input size, learnt from its answers
+        self.last_model: str | None = None  # `name:version` of the latest answer
         self.mount_page(examples_dir)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
@@ -191,6 +193,7 @@ class ApiIngress:
         except RayActorError as exc:
             raise ApiError(503, "replica_unavailable", "a model replica went away; retry shortly", retry) from exc
         self.input_size = answer["input_size"]
+        self.last_model = f"{answer['name']}:{answer['version']}"
         return answer
 
     @api.post("/v1/classify", response_model=Classification, openapi_extra=IMAGE_BODY,
@@ -223,7 +226,11 @@ class ApiIngress:
         """Readiness: a Classifier replica has a model loaded."""
         try:
             described = await self.classifier.describe.remote()
-        except (BackPressureError, RayActorError) as exc:
+        except BackPressureError as exc:
+            if self.last_model:  # a full queue of a replica that answers is busy, not unready
+                return {"status": "ready", "model": self.last_model}
+            raise ApiError(503, "not_ready", "the Classifier is at capacity and has not answered yet") from exc
+        except RayActorError as exc:
             raise ApiError(503, "not_ready", f"no Classifier replica answers: {type(exc).__name__}") from exc
         if described is None:
             raise ApiError(503, "not_ready", "no model is loaded yet", {"Retry-After": "5"})

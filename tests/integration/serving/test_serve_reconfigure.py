@@ -1,0 +1,325 @@
+"""Redeploying serve_config.yaml on a running Serve application: a new model version is swapped in without a
+failed request, an overloaded Classifier answers 503 with Retry-After and recovers, and with a token set every
+route but the probes wants it.
+
+One Ray head of this module's own (the session `serve_head` keeps its deployment for the other modules); each
+test `serve deploy`s its config to it, replacing the previous one (same app name, same HTTP port), and waits
+until Serve reports it applied. The Classifier is pinned to one replica, so each client's answers follow that
+one replica's model swap, and a burst cannot be absorbed by scaling up (max_queued_requests limits the queue of
+the one Api replica's handle to it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+from utils import serve_app  # not its `test_config` by name: pytest would collect it as a test
+from utils.digits_run import VGG_MODEL, TrainedRun
+from utils.ray_head import HeadNode, free_port, ray_head
+from utils.serve_app import deployment, serve_deploy, wait_until_ready
+
+pytestmark = pytest.mark.slow
+
+APP_TIMEOUT_S = 420.0  # a deploy that restarts replicas imports TensorFlow again on 2 shared cores
+REQUEST_TIMEOUT_S = 60.0
+ONE_REPLICA = {"autoscaling_config": {"min_replicas": 1, "max_replicas": 1, "target_ongoing_requests": 2}}
+TOKEN = "s3cret"
+PROBES = ("/healthz", "/readyz")
+
+
+@dataclass(frozen=True)
+class Stage:
+    head: HeadNode
+    port: int
+    folder: Path
+    registry: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self, version: str, *, classifier: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+        return serve_app.test_config(port=self.port, registry=self.registry, model=f"{VGG_MODEL}:{version}",
+                                     classifier={**ONE_REPLICA, **(classifier or {})}, **overrides)
+
+    def deploy(self, config: dict[str, Any], name: str, *, restarts: bool = False) -> dict[str, Any]:
+        """`serve deploy` the config and wait until Serve has applied it; the application's details.
+
+        `restarts`: the change restarts every replica (a runtime_env change), so wait for replicas started after it.
+        """
+        since = time.time()
+        serve_deploy(self.head, config, self.folder / f"{name}.yaml")
+        return wait_until_applied(self.head, config, restarted_after=since if restarts else None)
+
+
+@pytest.fixture(scope="module")
+def stage(serve_registry: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    """This module's own head node; its deployments all answer on one port."""
+    with ray_head("/tmp", num_cpus=2) as head:
+        yield Stage(head, free_port(), tmp_path_factory.mktemp("serve-reconfigure"), serve_registry)
+
+
+@pytest.fixture(scope="module")
+def digit(trained_run: TrainedRun) -> bytes:
+    return sorted((trained_run.data_dir / "7").glob("*.png"))[0].read_bytes()
+
+
+# --- waiting for Serve ------------------------------------------------------------------------------------------
+
+
+def serve_applications(head: HeadNode) -> dict[str, Any]:
+    """Serve's details of the head's applications, from the client `serve status` uses (it follows the head's
+    token authentication, as `serve deploy` does)."""
+    from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
+
+    return ServeSubmissionClient(head.dashboard_url).get_serve_details()["applications"]
+
+
+def not_applied(app: dict[str, Any] | None, target: dict[str, Any], restarted_after: float | None) -> list[str]:
+    """Why the application's details do not show the target config applied and settled (empty when they do)."""
+    if app is None:
+        return ["no such application yet"]
+    problems = [] if app["status"] == "RUNNING" else [f"application {app['status']}: {app.get('message', '')[:300]}"]
+    deployed = app.get("deployed_app_config") or {}
+    if (deployed.get("runtime_env") or {}).get("env_vars") != target["runtime_env"]["env_vars"]:
+        problems.append("runtime_env not the target's")
+    for wanted in target["deployments"]:
+        details = app["deployments"].get(wanted["name"])
+        if details is None:
+            problems.append(f"{wanted['name']}: not deployed")
+            continue
+        if details["status"] != "HEALTHY":
+            problems.append(f"{wanted['name']}: {details['status']}")
+        options = details["deployment_config"]
+        problems += [f"{wanted['name']}.{key}: {options.get(key)!r}" for key in
+                     ("user_config", "max_ongoing_requests", "max_queued_requests", "autoscaling_config")
+                     if key in wanted and not settles(wanted[key], options.get(key))]
+        replicas = details["replicas"]
+        if not replicas or any(r["state"] != "RUNNING" for r in replicas):
+            problems.append(f"{wanted['name']} replicas: {[r['state'] for r in replicas]}")
+        if restarted_after is not None and any(r["start_time_s"] < restarted_after for r in replicas):
+            problems.append(f"{wanted['name']}: replicas from before the deploy")
+    return problems
+
+
+def settles(wanted: Any, actual: Any) -> bool:
+    """Every option the config sets has that value (Serve fills in the options it leaves out)."""
+    if isinstance(wanted, dict) and isinstance(actual, dict):
+        return all(settles(value, actual.get(key)) for key, value in wanted.items())
+    return wanted == actual
+
+
+def wait_until_applied(head: HeadNode, config: dict[str, Any], *, restarted_after: float | None = None,
+                       timeout_s: float = APP_TIMEOUT_S) -> dict[str, Any]:
+    """Poll Serve's REST API until the config's application runs with the config's options, all replicas up."""
+    target = config["applications"][0]
+    deadline, problems = time.monotonic() + timeout_s, ["not asked yet"]
+    while time.monotonic() < deadline:
+        try:
+            app = serve_applications(head).get(target["name"])
+            problems = not_applied(app, target, restarted_after)
+            if not problems:
+                return app
+        except Exception as exc:  # noqa: BLE001 - the dashboard busy or restarting: ask again
+            problems = [repr(exc)[:500]]
+        time.sleep(1)
+    raise TimeoutError(f"the config was not applied in {timeout_s:.0f} s: {problems}")
+
+
+def poll_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout_s:.0f} s: {what}")
+        time.sleep(0.2)
+
+
+def replica_ids(app: dict[str, Any], name: str) -> set[str]:
+    return {r["replica_id"] for r in app["deployments"][name]["replicas"]}
+
+
+# --- 1. hot swap ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    status: int | None  # None: no HTTP answer at all
+    version: str | None
+    detail: str = ""
+    at: float = field(default_factory=time.monotonic)  # when it came
+
+
+@dataclass
+class Client:
+    """Sends classify requests one after another until told to stop; its answers in the order they came."""
+
+    url: str
+    image: bytes
+    stop: threading.Event
+    answers: list[Answer] = field(default_factory=list)
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT_S) as http:
+            while not self.stop.is_set():
+                try:
+                    answer = http.post("/v1/classify", content=self.image, headers={"content-type": "image/png"})
+                except httpx.HTTPError as exc:
+                    self.answers.append(Answer(None, None, repr(exc)))
+                    continue
+                if answer.status_code == 200:
+                    self.answers.append(Answer(200, answer.json()["model"]["version"]))
+                else:
+                    self.answers.append(Answer(answer.status_code, None, answer.text[:300]))
+
+    def count(self, version: str) -> int:
+        return sum(a.version == version for a in list(self.answers))
+
+
+def test_new_model_version_is_swapped_in_without_a_failed_request(stage: Stage, digit: bytes) -> None:
+    started = time.monotonic()
+    before = stage.deploy(stage.config("1"), "v1")
+    wait_until_ready(stage.url, version="1")
+
+    stop = threading.Event()
+    clients = [Client(stage.url, digit, stop) for _ in range(3)]
+    threads = [threading.Thread(target=c.run, name=f"client-{i}", daemon=True) for i, c in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        poll_until(lambda: all(c.count("1") >= 5 for c in clients), 120, "every client answered by version 1")
+        swap_started = time.monotonic()
+        after = stage.deploy(stage.config("2"), "v2")
+        wait_until_ready(stage.url, version="2")
+        swapped = time.monotonic()
+        assert httpx.get(f"{stage.url}/readyz", timeout=30).json() == {"status": "ready", "model": f"{VGG_MODEL}:2"}
+        poll_until(lambda: all(c.count("2") >= 10 for c in clients), 120, "every client answered by version 2")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(REQUEST_TIMEOUT_S + 5)
+    assert not any(thread.is_alive() for thread in threads)
+
+    answers = [a for c in clients for a in c.answers]
+    failed = [a for a in answers if a.status != 200]
+    during = [a for a in answers if swap_started <= a.at <= swapped]
+    print(f"\nhot swap: {len(answers)} requests by {len(clients)} clients, {len(failed)} failed, "
+          f"{sum(a.version == '1' for a in answers)} by version 1, {sum(a.version == '2' for a in answers)} by "
+          f"version 2; {len(during)} answered during the {swapped - swap_started:.1f} s from `serve deploy` to "
+          f"/readyz on version 2; test {time.monotonic() - started:.1f} s")
+    assert not failed, f"{len(failed)} of {len(answers)} requests failed, e.g. {failed[:3]}"
+    assert during, "no request was answered while the new version was deployed"
+    for number, client in enumerate(clients):
+        versions = [a.version for a in client.answers]
+        assert set(versions) == {"1", "2"}, f"client {number}: {set(versions)}"
+        switch = versions.index("2")
+        assert versions[:switch].count("1") >= 5
+        assert "1" not in versions[switch:], f"client {number} got version 1 after version 2: {versions}"
+    # Swapped in place by reconfigure: the same replicas, now serving version 2.
+    assert replica_ids(after, "Classifier") == replica_ids(before, "Classifier")
+    [model] = httpx.get(f"{stage.url}/v1/models", timeout=30).json()["models"]
+    assert (model["name"], model["version"]) == (VGG_MODEL, "2")
+
+
+# --- 2. backpressure --------------------------------------------------------------------------------------------
+
+
+BURST = 40
+
+
+async def burst(url: str, image: bytes, count: int) -> list[httpx.Response | BaseException]:
+    """`count` classify requests at once, each given up on (as an exception) after REQUEST_TIMEOUT_S."""
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits) as http:
+        async def one() -> httpx.Response:
+            request = http.post(f"{url}/v1/classify", content=image, headers={"content-type": "image/png"})
+            return await asyncio.wait_for(request, REQUEST_TIMEOUT_S + 5)
+
+        return await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+
+
+def test_overload_answers_503_with_retry_after_and_the_service_recovers(stage: Stage, digit: bytes) -> None:
+    started = time.monotonic()
+    config = stage.config("2", classifier={"max_ongoing_requests": 2, "max_queued_requests": 2},
+                          classifier_user_config={"max_batch_size": 2, "batch_wait_timeout_s": 0.5})
+    stage.deploy(config, "backpressure")
+    wait_until_ready(stage.url, version="2")
+
+    burst_started = time.monotonic()
+    answers = asyncio.run(burst(stage.url, digit, BURST))
+    burst_s = time.monotonic() - burst_started
+    statuses = [a.status_code if isinstance(a, httpx.Response) else repr(a) for a in answers]
+    overloaded = [a for a in answers if isinstance(a, httpx.Response) and a.status_code == 503]
+    print(f"\nbackpressure: {len(answers)} requests at once, {statuses.count(200)} answered 200, {len(overloaded)} "
+          f"503, {len(answers) - statuses.count(200) - len(overloaded)} other, in {burst_s:.1f} s; "
+          f"test {time.monotonic() - started:.1f} s")
+    assert all(status in (200, 503) for status in statuses), f"not 200 or 503: {statuses}"
+    assert statuses.count(200) >= 1, statuses
+    assert overloaded, f"no request was refused: {statuses}"
+    retry_after = str(deployment(config, "Api")["user_config"]["retry_after_s"])
+    for answer in overloaded:
+        assert answer.headers.get("retry-after") == retry_after, answer.headers
+        assert answer.headers["content-type"] == "application/json"
+        error = answer.json()["error"]
+        assert error["code"] == "overloaded" and error["message"], error
+
+    after = httpx.post(f"{stage.url}/v1/classify", content=digit, headers={"content-type": "image/png"},
+                       timeout=REQUEST_TIMEOUT_S)
+    assert after.status_code == 200, after.text
+    assert after.json()["model"] == {"name": VGG_MODEL, "version": "2"}
+
+
+# --- 3. bearer token --------------------------------------------------------------------------------------------
+
+
+def assert_refused(answer: httpx.Response, what: str) -> None:
+    assert answer.status_code == 401, f"{what}: {answer.status_code} {answer.text[:300]}"
+    assert answer.headers.get("www-authenticate") == "Bearer", f"{what}: {answer.headers}"
+    error = answer.json()["error"]
+    assert error["code"] == "unauthorized" and error["message"], f"{what}: {error}"
+
+
+def test_with_a_token_set_every_route_but_the_probes_wants_it(stage: Stage, digit: bytes) -> None:
+    started = time.monotonic()
+    config = stage.config("2", env_vars={"IMGCLF_API_TOKEN": TOKEN})
+    stage.deploy(config, "token", restarts=True)  # a runtime_env change: every replica restarts
+    wait_until_ready(stage.url, version="2")
+    deployed_s = time.monotonic() - started
+    authorised = {"authorization": f"Bearer {TOKEN}"}
+
+    spec = httpx.get(f"{stage.url}/openapi.json", headers=authorised, timeout=30)
+    assert spec.status_code == 200, spec.text
+    operations = [(method.upper(), path) for path, item in spec.json()["paths"].items() if path not in PROBES
+                  for method in item if method in ("get", "post", "put", "patch", "delete")]
+    assert {("POST", "/v1/classify"), ("GET", "/v1/models")} <= set(operations)
+    requests = [*operations, ("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/ui/")]
+    refused = 0
+    for method, path in requests:
+        body = {"content": digit, "headers": {"content-type": "image/png"}} if method == "POST" else {"headers": {}}
+        for credentials in ({}, {"authorization": "Bearer wrong"}, {"authorization": f"Basic {TOKEN}"},
+                            {"authorization": f"Bearer {TOKEN}x"}):
+            answer = httpx.request(method, f"{stage.url}{path}", timeout=30, content=body.get("content"),
+                                   headers={**body["headers"], **credentials})
+            assert_refused(answer, f"{method} {path} with {credentials or 'no credentials'}")
+            refused += 1
+
+    for probe in PROBES:
+        answer = httpx.get(f"{stage.url}{probe}", timeout=30)
+        assert answer.status_code == 200, f"{probe}: {answer.status_code} {answer.text[:300]}"
+    for path in ("/docs", "/ui/"):
+        answer = httpx.get(f"{stage.url}{path}", headers=authorised, timeout=30)
+        assert answer.status_code == 200, f"{path} with the token: {answer.status_code}"
+    for scheme in ("Bearer", "bearer"):  # the auth scheme's name is case-insensitive (RFC 7235)
+        answer = httpx.post(f"{stage.url}/v1/classify", content=digit, timeout=REQUEST_TIMEOUT_S,
+                            headers={"content-type": "image/png", "authorization": f"{scheme} {TOKEN}"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["label"] and answer.json()["model"]["version"] == "2"
+    print(f"\ntoken: {len(requests)} operations, {refused} requests refused with 401; redeploy with the token took "
+          f"{deployed_s:.1f} s, test {time.monotonic() - started:.1f} s")
