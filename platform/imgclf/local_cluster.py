@@ -22,7 +22,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import psutil
 
@@ -160,15 +160,23 @@ def stop_head(head: HeadNode) -> int:
     return len(processes)
 
 
-def start_worker(head: HeadNode, *, num_cpus: int | None = None, env: dict[str, str] | None = None) -> Path:
+def start_worker(
+    head: HeadNode,
+    *,
+    num_cpus: int | None = None,
+    node_ip: str | None = None,
+    command_prefix: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Path:
     """`ray start --address` of one more node on this machine, joining `head`; returns its temp folder.
 
-    stop_head(head) stops it too: its processes name the head's GCS port.
+    `command_prefix` runs it elsewhere, e.g. `ip netns exec NAME` in another network namespace with its own
+    `node_ip`. stop_head(head) stops it too: its processes name the head's GCS port.
     """
     temp_dir = Path(tempfile.mkdtemp(prefix="imgclf-node-", dir=head.temp_dir.parent))
     command = [
-        ray_executable(), "start", "--address", head.address, "--temp-dir", str(temp_dir),
-        "--node-ip-address", head.address.rsplit(":", 1)[0], "--metrics-export-port", str(free_port()),
+        *command_prefix, ray_executable(), "start", "--address", head.address, "--temp-dir", str(temp_dir),
+        "--node-ip-address", node_ip or head.address.rsplit(":", 1)[0], "--metrics-export-port", str(free_port()),
         "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
         *(["--num-cpus", str(num_cpus)] if num_cpus is not None else []),
     ]
