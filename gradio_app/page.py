@@ -6,6 +6,8 @@ from typing import Callable, Mapping, Sequence
 
 import gradio as gr
 
+from gradio_app.components import ImageFile
+
 ClassifyFn = Callable[[str], Mapping[str, float]]
 DescribeFn = Callable[[], str]
 
@@ -25,7 +27,9 @@ def build_page(
         gr.Markdown(f"# {title}")
         model = gr.Markdown()
         with gr.Row():
-            image = gr.Image(type="filepath", label="Image", sources=["upload", "webcam", "clipboard"])
+            # image_mode=None: the file as uploaded, not converted, so the page classifies what the API would
+            image = ImageFile(type="filepath", image_mode=None, label="Image",
+                              sources=["upload", "webcam", "clipboard"])
             label = gr.Label(num_top_classes=top_k, label="Prediction")
         gr.Button("Classify", variant="primary").click(classify, inputs=image, outputs=label)
         if examples:

@@ -83,7 +83,10 @@ def start_head(
     on (`token`) for one bound to a network address. This process's Ray clients are set to the same mode.
     """
     mode = os.environ.setdefault("RAY_AUTH_MODE", "disabled" if host.startswith("127.") else "token")
-    env = {**(env if env is not None else os.environ), "RAY_AUTH_MODE": mode}
+    # Ray's dashboard and autoscaler metrics have fixed default ports, listed in the Prometheus service
+    # discovery file: free ones, so Prometheus never scrapes another cluster of this machine there.
+    env = {**(env if env is not None else os.environ), "RAY_AUTH_MODE": mode,
+           "DASHBOARD_METRIC_PORT": str(free_port(host)), "AUTOSCALER_METRIC_PORT": str(free_port(host))}
     # Short: Ray's Unix socket paths below the temp folder have a limit of about 107 characters.
     temp_dir = Path(tempfile.mkdtemp(prefix="imgclf-head-", dir=temp_root))
     gcs_port = free_port(host)

@@ -117,7 +117,11 @@ async def authorise_and_measure(request: Request, call_next):
     """Refuse requests without the configured token (401), and record every answer's latency and status."""
     started, route = time.perf_counter(), route_of(request.url.path)
     refusal = refusal_for(request)
-    response = refusal.response() if refusal else await call_next(request)
+    try:
+        response = refusal.response() if refusal else await call_next(request)
+    except Exception:  # answered as a 500 by the `unexpected` handler, outside this middleware: count it here
+        api_metrics().record(route, 500, time.perf_counter() - started)
+        raise
     api_metrics().record(route, response.status_code, time.perf_counter() - started)
     return response
 

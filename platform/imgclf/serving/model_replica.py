@@ -21,6 +21,7 @@ from imgclf.models.classifier import Classifier
 from imgclf.serving.settings import ClassifierConfig
 
 LOG = logging.getLogger("imgclf.serving")
+MODEL_INFO_REFRESH_S = 5.0  # Ray drops a gauge some 20-30 s after its last set(): keep setting it
 CONFIDENCE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0]
 
 
@@ -74,6 +75,7 @@ class ClassifierReplica:
         self.model_info = metrics.Gauge(
             "imgclf_model_info", description="1 for the model version this replica serves.", tag_keys=("name", "version"),
         )
+        self.model_info_task: asyncio.Task | None = None
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         config = ClassifierConfig.from_mapping(user_config)
@@ -83,8 +85,16 @@ class ClassifierReplica:
         previous, self.model = self.model, loaded
         if previous is not None and (previous.name, previous.version) != (loaded.name, loaded.version):
             self.model_info.set(0, tags={"name": previous.name, "version": previous.version})
-        self.model_info.set(1, tags={"name": loaded.name, "version": loaded.version})
+        if self.model_info_task is None:
+            self.model_info_task = asyncio.get_running_loop().create_task(self.keep_model_info())
         LOG.info("serving %s:%s (batches up to %d)", loaded.name, loaded.version, config.max_batch_size)
+
+    async def keep_model_info(self) -> None:
+        """imgclf_model_info{name, version} = 1 for the served model, refreshed for as long as the replica lives."""
+        while True:
+            if self.model is not None:
+                self.model_info.set(1, tags={"name": self.model.name, "version": self.model.version})
+            await asyncio.sleep(MODEL_INFO_REFRESH_S)
 
     def describe(self) -> dict[str, Any] | None:
         """The served model's description, or None before a model is loaded."""

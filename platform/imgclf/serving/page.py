@@ -59,6 +59,6 @@ class PageBackend:
         described = self.classifier.describe.remote().result()
         if described is None:
             return "No model is loaded yet."
-        accuracy = described["metrics"].get("accuracy")
+        accuracy = (described["metrics"].get("test") or {}).get("accuracy")  # metrics.json: {"test": {...}, ...}
         score = f" · test accuracy **{accuracy:.4f}**" if isinstance(accuracy, (int, float)) else ""
         return f"Model **{described['name']}:{described['version']}** ({described['kind']}){score}"

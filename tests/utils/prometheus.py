@@ -1,0 +1,133 @@
+"""A real Prometheus server on a free loopback port, scraping what a test names; stopped by its own pid.
+
+`ray_scrape_config(head.temp_dir)` is the documented way to scrape a Ray cluster: Prometheus' file-based
+service discovery over the `prom_metrics_service_discovery.json` that Ray writes in its session folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+import yaml
+
+from utils.pushgateway import free_port, stop
+from utils.system_binaries import require_binary
+
+START_TIMEOUT_S = 60.0
+POLL_S = 0.25
+RAY_SD_FILE = "prom_metrics_service_discovery.json"
+
+
+def ray_scrape_config(head_temp_dir: str | Path, *, job_name: str = "ray") -> dict[str, Any]:
+    """A scrape config for every node of a Ray cluster, through the service-discovery file Ray keeps current.
+
+    The file is named through the real session folder (not the `session_latest` link), as Ray's own
+    `session_latest/metrics/prometheus/prometheus.yml` does, so Prometheus watches the file Ray rewrites.
+    """
+    sd_file = (Path(head_temp_dir) / "session_latest").resolve() / RAY_SD_FILE
+    return {"job_name": job_name, "file_sd_configs": [{"files": [str(sd_file)], "refresh_interval": "5s"}]}
+
+
+def static_scrape_config(targets: list[str], *, job_name: str = "static") -> dict[str, Any]:
+    """A scrape config for fixed `host:port` targets."""
+    return {"job_name": job_name, "static_configs": [{"targets": list(targets)}]}
+
+
+@contextlib.contextmanager
+def prometheus(*scrape_configs: dict[str, Any], scrape_interval: str = "1s") -> Iterator[str]:
+    """Start `prometheus` with these scrape configs and its own storage folder, wait until /-/ready answers,
+    yield its URL (http://127.0.0.1:PORT), and stop it after."""
+    binary = require_binary("prometheus", "prometheus")
+    address = f"127.0.0.1:{free_port()}"
+    config = {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval,
+                   "scrape_timeout": scrape_interval},
+        "scrape_configs": list(scrape_configs),
+    }
+    with tempfile.TemporaryDirectory(prefix="imgclf-prometheus-") as folder, \
+            tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: a full pipe would block Prometheus
+        config_file = Path(folder) / "prometheus.yml"
+        config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        command = [binary, f"--config.file={config_file}", f"--storage.tsdb.path={Path(folder) / 'data'}",
+                   f"--web.listen-address={address}", "--storage.tsdb.retention.time=1h", "--log.level=warn"]
+        process = subprocess.Popen(command, stdout=log, stderr=log)
+        try:
+            wait_until_ready(f"http://{address}", process, log)
+            yield f"http://{address}"
+        finally:
+            stop(process)
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: IO[str]) -> None:
+    """Poll GET {url}/-/ready until it answers 200; fail when the process exits or START_TIMEOUT_S passes."""
+    deadline, last = time.monotonic() + START_TIMEOUT_S, None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"Prometheus exited with {process.returncode}:\n{log.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=1.0) as answer:
+                if answer.status == 200:
+                    return
+        except OSError as exc:  # not listening yet, or 503 while it replays its (empty) WAL
+            last = exc
+        time.sleep(POLL_S)
+    raise TimeoutError(f"Prometheus at {url} was not ready within {START_TIMEOUT_S:.0f} s: {last}")
+
+
+def api_get(url: str, endpoint: str, **params: str) -> Any:
+    """The `data` of a Prometheus HTTP API answer (GET {url}/api/v1/{endpoint}); raises on an error answer."""
+    query_string = urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/{endpoint}?{query_string}", timeout=10.0) as answer:
+            body = json.load(answer)
+    except urllib.error.HTTPError as exc:  # 400/422 for a bad query: the body says why
+        body = json.loads(exc.read() or b"{}")
+    if body.get("status") != "success":
+        raise RuntimeError(f"Prometheus {endpoint} {params} failed: {body.get('errorType')}: {body.get('error')}")
+    return body["data"]
+
+
+def query(url: str, promql: str) -> list[dict[str, Any]]:
+    """The result vector of an instant PromQL query: [{"metric": {label: value}, "value": [time, "number"]}]."""
+    data = api_get(url, "query", query=promql)
+    if data["resultType"] != "vector":
+        raise RuntimeError(f"{promql!r} gave a {data['resultType']}, not an instant vector")
+    return data["result"]
+
+
+def values(result: list[dict[str, Any]]) -> list[float]:
+    """The numbers of a query result vector."""
+    return [float(sample["value"][1]) for sample in result]
+
+
+def is_finite_number(result: list[dict[str, Any]]) -> bool:
+    """True when the result holds exactly one sample and its value is a finite number (not NaN, not ±Inf)."""
+    return len(result) == 1 and math.isfinite(values(result)[0])
+
+
+def wait_for_query(url: str, promql: str, until: Callable[[list[dict[str, Any]]], bool], *,
+                   timeout_s: float = 90.0) -> list[dict[str, Any]]:
+    """Poll an instant query until `until(result)` holds; its result, or TimeoutError naming the last one."""
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        last = query(url, promql)
+        if until(last):
+            return last
+        time.sleep(POLL_S * 4)
+    raise TimeoutError(f"{promql!r} did not reach the expected result in {timeout_s:.0f} s; last: {last}")
+
+
+def targets(url: str) -> list[dict[str, Any]]:
+    """The active scrape targets with their health and last error."""
+    return api_get(url, "targets", state="active")["activeTargets"]
