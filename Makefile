@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR := .demo
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: setup system-packages demo test test-fast bench cluster-up cluster-down clean
+.PHONY: setup system-packages demo test test-fast bench reliability cluster-up cluster-down clean
 
 setup: $(STAMP)
 
@@ -57,6 +57,10 @@ bench: $(STAMP)
 	$(BIN)/python -m imgclf.bench --output .bench/results.json \
 		$(if $(wildcard $(DEMO_DIR)/registry/digits-vgg16),--registry $(DEMO_DIR)/registry)
 
+# Load, faults and hostile input at full size; prints the table, writes .reliability/results.json.
+reliability: $(STAMP) system-packages
+	IMGCLF_RELIABILITY=full $(BIN)/pytest tests/integration/reliability -q
+
 # A local Ray cluster: head (dashboard :8265, metrics :8080) + WORKERS extra nodes on this machine.
 WORKERS ?= 0
 cluster-up: $(STAMP)
@@ -66,4 +70,4 @@ cluster-down: $(STAMP)
 	$(BIN)/imgclf cluster down
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .bench .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) .bench .reliability .pytest_cache
