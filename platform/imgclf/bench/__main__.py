@@ -8,11 +8,11 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from imgclf.bench import baselines, batch, model, train
+from imgclf.bench import baselines, batch, model, serve, train
 from imgclf.bench.machine import machine_info
 from imgclf.runtime import configure_tensorflow
 
-SECTIONS = {"model": model, "train": train, "baselines": baselines, "batch": batch}
+SECTIONS = {"model": model, "train": train, "baselines": baselines, "batch": batch, "serve": serve}
 
 
 def main() -> None:
@@ -22,7 +22,14 @@ def main() -> None:
     parser.add_argument("--registry", help="registry holding a trained digits VGG16 (default: train one under .bench)")
     parser.add_argument("--model", default="digits-vgg16", help="model reference in --registry (default: %(default)s)")
     parser.add_argument("--batch-images", type=int, default=batch.IMAGES,
-                        help="photos the batch section classifies (its memory run: 1× and 10×; default %(default)s)")
+                        help="photos the batch section classifies (twice, cold and warm, for its steady state; "
+                             f"memory run: 1× and 10× of at most {batch.MEMORY_IMAGES}; default %(default)s)")
+    parser.add_argument("--serve-image-size", type=int, default=serve.IMAGE_SIZE,
+                        help="the served VGG16's input size in px (default %(default)s)")
+    parser.add_argument("--serve-seconds", type=float, default=serve.MEASURE_S,
+                        help="measured seconds of each serve load run, after its warm-up (default %(default)s)")
+    parser.add_argument("--serve-rounds", type=int, default=serve.ROUNDS,
+                        help="rounds of the serve section's side-by-side measures (default %(default)s)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     configure_tensorflow()
@@ -30,7 +37,9 @@ def main() -> None:
     bench_dir.mkdir(parents=True, exist_ok=True)
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(), "sections": {}}
     table: list[tuple[str, str]] = []
-    section_options = {"batch": {"images": args.batch_images}}
+    section_options = {"batch": {"images": args.batch_images},
+                       "serve": {"image_size": args.serve_image_size, "seconds": args.serve_seconds,
+                                 "rounds": args.serve_rounds}}
     for name in args.sections.split(","):
         section = SECTIONS[name]
         options = section_options.get(name, {})
