@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -11,6 +12,13 @@ from pyarrow.lib import ArrowException
 from imgclf.config import DecodeLimits
 from imgclf.data.scan import is_image_name
 from imgclf.errors import ConfigError, DatasetError, ImageDecodeError, ImageTooLargeError
+
+LOG = logging.getLogger("imgclf.batch")
+# What read_file says instead of opening a listed path that is no regular file (opening a FIFO blocks forever).
+NOT_A_FILE = {
+    pafs.FileType.Directory: "it is a folder",
+    pafs.FileType.Unknown: "not a regular file (a FIFO, socket or device)",
+}
 
 
 @dataclass(frozen=True)
@@ -64,12 +72,28 @@ def list_images(location: Location) -> list[str]:
 
 
 def walk_local(base: str) -> list[str]:
-    """os.walk does not follow symlinked folders, so symlink loops end; symlinked files are listed."""
-    found = []
+    """os.walk does not follow symlinked folders, so symlink loops end; symlinked files are listed (a dangling or
+    looping one gets an error row). Names that are not valid UTF-8 cannot be Parquet `path` strings: they are left
+    out, with a warning naming them."""
+    found, undecodable = [], []
     for folder, subfolders, names in os.walk(base):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        found.extend(os.path.join(folder, name) for name in names if is_image_name(name))
+        for path in (os.path.join(folder, name) for name in names if is_image_name(name)):
+            (found if is_utf8(path) else undecodable).append(path)
+    if undecodable:
+        named = ", ".join(os.fsencode(path).decode("utf-8", "backslashreplace") for path in undecodable[:5])
+        LOG.warning("left out %d file(s) whose names are not valid UTF-8: %s%s", len(undecodable), named,
+                    ", ..." if len(undecodable) > 5 else "")
     return found
+
+
+def is_utf8(path: str) -> bool:
+    """False for names os.walk decoded with surrogate escapes (bytes that are not UTF-8)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def walk_remote(location: Location) -> list[str]:
@@ -92,7 +116,10 @@ def read_file(location: Location, shown: str, limits: DecodeLimits) -> bytes:
     """One file's bytes, refusing files over the byte limit before reading; ImageDecodeError names the cause."""
     path = location.filesystem_path(shown)
     try:
-        size = location.filesystem.get_file_info(path).size
+        info = location.filesystem.get_file_info(path)
+        if info.type in NOT_A_FILE:
+            raise ImageDecodeError(shown, f"cannot read file: {NOT_A_FILE[info.type]}")
+        size = info.size
         if size is not None and size > limits.max_bytes:
             raise ImageTooLargeError(shown, f"{size} bytes exceeds the limit of {limits.max_bytes} bytes")
         with location.filesystem.open_input_stream(path) as stream:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from imgclf.serving.http_errors import ApiError
 
@@ -18,13 +18,16 @@ def media_type(request: Request) -> str:
 async def read_limited_body(request: Request, max_bytes: int) -> bytes:
     """The request body, refused with 413 as soon as it (or its declared length) passes `max_bytes`."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:  # not '²': isdigit, yet no int
         raise too_large(int(declared), max_bytes)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise too_large(len(body), max_bytes)
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_bytes:
+                raise too_large(len(body), max_bytes)
+    except ClientDisconnect as exc:  # a 400 for the access log and metrics, not a 500: the client gave up
+        raise ApiError(400, "incomplete_body", f"the client disconnected after {len(body)} bytes of the body") from exc
     return bytes(body)
 
 

@@ -1,0 +1,169 @@
+"""`imgclf classify` over a folder of hostile entries: symlink loops, a dangling symlink, a non-UTF-8 name, a FIFO,
+a folder named like an image, an unreadable file. The job finishes (a FIFO must not block it), every listed file
+has exactly one row, each hostile entry gets an error row naming its cause or is left out, and the Parquet
+output reads back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import threading
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+from imgclf.batch.schema import output_schema
+from utils.cli import CliResult, run_cli
+from utils.digits_run import VGG_MODEL, TrainedRun
+from utils.images import make_image_bytes
+
+pytestmark = pytest.mark.slow
+JOB_TIMEOUT_S = 420  # a blocked read (the FIFO) would otherwise hang the session
+NON_UTF8_NAME = b"\xff\xfe.png"
+# Hostile entries that are listed → a phrase their error row must hold.
+ERROR_ROWS = {
+    "loop.jpg": "Too many levels of symbolic links",  # a symlink to itself
+    "dangling.jpg": "No such file or directory",  # a symlink to nothing
+    "pipe.png": "not a regular file",  # a FIFO: opening it for reading would wait for a writer forever
+}
+LOCKED = "locked.png"  # mode 000: unreadable, unless we are root
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("hostile-input")
+    digits = sorted((trained_run.data_dir / "7").glob("*.png"))[:3]
+    for source in digits:
+        shutil.copy(source, root / source.name)
+    (root / "sub").mkdir()
+    shutil.copy(digits[0], root / "sub" / "deep.png")
+    os.symlink("..", root / "sub" / "back")  # a folder loop: sub/back/sub/back/...
+    os.symlink("loop.jpg", root / "loop.jpg")
+    os.symlink("nowhere.jpg", root / "dangling.jpg")
+    os.symlink(digits[0].name, root / "link.png")  # a symlink to a good file: classified like the file
+    os.mkfifo(root / "pipe.png")
+    (root / "x.jpg").mkdir()  # a folder named like an image: not a file, but walked into
+    shutil.copy(digits[1], root / "x.jpg" / "inner.png")
+    descriptor = os.open(os.path.join(os.fsencode(root), NON_UTF8_NAME), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(make_image_bytes("png", size=(32, 32)))
+    (root / LOCKED).write_bytes(digits[2].read_bytes())
+    os.chmod(root / LOCKED, 0)
+    yield root
+    os.chmod(root / LOCKED, stat.S_IRUSR | stat.S_IWUSR)
+
+
+def permissions_enforced(path: Path) -> bool:
+    """False when we can read a mode-000 file anyway (root, as in CI containers)."""
+    try:
+        path.read_bytes()
+    except PermissionError:
+        return True
+    return False
+
+
+def run_bounded(argv: list[object], timeout_s: float) -> CliResult:
+    """run_cli in a daemon thread: a job blocked on a read fails this test instead of hanging the session."""
+    results: list[CliResult | BaseException] = []
+
+    def target() -> None:
+        try:
+            results.append(run_cli(argv))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            results.append(exc)
+
+    thread = threading.Thread(target=target, name="classify-hostile", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert not thread.is_alive(), f"`imgclf classify` did not finish in {timeout_s} s (blocked on a FIFO?)"
+    if isinstance(results[0], BaseException):
+        raise results[0]
+    return results[0]
+
+
+@pytest.fixture(scope="module")
+def classified(trained_run: TrainedRun, hostile_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    output = tmp_path_factory.mktemp("hostile-output") / "parquet"
+    result = run_bounded(["classify", hostile_dir, "--model", VGG_MODEL, "--output", output,
+                          "--registry", trained_run.registry, "--batch-size", "4"], JOB_TIMEOUT_S)
+    return result, output
+
+
+def test_the_job_finishes_with_one_row_per_listed_file(classified, hostile_dir: Path) -> None:
+    result, output = classified
+    assert result.exit_code == 0, result.stderr
+    rows = pads.dataset(output, format="parquet").to_table().to_pylist()
+    paths = [row["path"] for row in rows]
+    assert len(paths) == len(set(paths)), "a file got more than one row"
+    digits = [path.name for path in hostile_dir.glob("*.png") if path.name.startswith("digit")]
+    listed = [*digits, "sub/deep.png", "x.jpg/inner.png", "link.png", LOCKED, *ERROR_ROWS]
+    expected = {str(hostile_dir / name) for name in listed}
+    assert len(digits) == 3
+    assert set(paths) == expected
+    assert not any("/back/" in path for path in paths), "the symlinked folder loop was followed"
+    assert str(hostile_dir / "x.jpg") not in paths, "a folder named x.jpg was listed as a file"
+    failed = len(ERROR_ROWS) + (1 if permissions_enforced(hostile_dir / LOCKED) else 0)
+    assert f"classified {len(rows)} files: {len(rows) - failed} ok, {failed} failed" in result.stdout
+
+
+def test_hostile_entries_get_error_rows_naming_the_cause(classified, hostile_dir: Path) -> None:
+    rows = {row["path"]: row for row in pads.dataset(classified[1], format="parquet").to_table().to_pylist()}
+    for name, cause in ERROR_ROWS.items():
+        row = rows[str(hostile_dir / name)]
+        assert row["error"].startswith("ImageDecodeError: cannot read file: ") and cause in row["error"], row
+        assert row["label"] is None and row["score"] is None and row["top_k"] is None
+    for name in ("link.png", "sub/deep.png", "x.jpg/inner.png"):
+        row = rows[str(hostile_dir / name)]
+        assert row["error"] is None and row["label"] is not None, row
+    linked, target = rows[str(hostile_dir / "link.png")], rows[str(hostile_dir / os.readlink(hostile_dir / "link.png"))]
+    assert [entry["label"] for entry in linked["top_k"]] == [entry["label"] for entry in target["top_k"]]
+    assert linked["score"] == pytest.approx(target["score"], abs=1e-5)
+
+
+def test_an_unreadable_file_gets_a_permission_error_row(classified, hostile_dir: Path) -> None:
+    if not permissions_enforced(hostile_dir / LOCKED):
+        pytest.skip(f"running as uid {os.geteuid()}, which reads mode-000 files: chmod cannot make one unreadable")
+    rows = {row["path"]: row for row in pads.dataset(classified[1], format="parquet").to_table().to_pylist()}
+    row = rows[str(hostile_dir / LOCKED)]
+    assert row["error"].startswith("ImageDecodeError: cannot read file: ") and "Permission denied" in row["error"]
+
+
+def test_a_non_utf8_name_is_left_out_with_a_warning(classified, hostile_dir: Path) -> None:
+    """Parquet strings are UTF-8: the file is not listed (no row), and the log names it with escapes."""
+    result, output = classified
+    paths = pads.dataset(output, format="parquet").to_table(columns=["path"]).column("path").to_pylist()
+    assert not any(path.endswith(".png") and "\\x" in path for path in paths)
+    warnings = [message for message in result.messages() if "not valid UTF-8" in message]
+    assert len(warnings) == 1 and "\\xff\\xfe.png" in warnings[0], result.messages()
+
+
+def test_the_parquet_output_reads_back(classified) -> None:
+    output = classified[1]
+    files = sorted(output.glob("*.parquet"))
+    assert files
+    for file in files:
+        table = pq.read_table(file)
+        assert table.schema.remove_metadata() == output_schema(embeddings=False)
+        for path in table.column("path").to_pylist():
+            path.encode("utf-8")
+
+
+@pytest.mark.parametrize("case", ["missing", "a file", "a fifo", "a dangling symlink"])
+def test_classify_refuses_an_input_that_is_not_a_folder_with_one_line(case: str, trained_run: TrainedRun,
+                                                                      tmp_path: Path) -> None:
+    where = tmp_path / "input"
+    if case == "a file":
+        where.write_bytes(make_image_bytes("png"))
+    elif case == "a fifo":
+        os.mkfifo(where)
+    elif case == "a dangling symlink":
+        os.symlink(tmp_path / "nowhere", where)
+    result = run_bounded(["classify", where, "--model", VGG_MODEL, "--output", tmp_path / "out",
+                          "--registry", trained_run.registry], 60)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("imgclf: error: ") and "does not exist or is not a folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out").exists()
