@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shlex
 import sys
 import time
@@ -25,6 +26,7 @@ from imgclf.errors import ConfigError
 # Never uploaded with the working folder: environments, history, demo/bench output, local results.
 EXCLUDES = [".venv", ".git", ".demo", ".bench", "runs", "registry", "ray_results", "**/__pycache__"]
 TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "STOPPED")
+ADDRESS_OVERRIDES = ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
 DASHBOARD_SCHEMES = ("http://", "https://")
 
 
@@ -82,8 +84,13 @@ def job_client(address: str):  # -> ray.job_submission.JobSubmissionClient
     """A Jobs API client for the dashboard at `address`; checks that it answers."""
     from ray.job_submission import JobSubmissionClient
 
-    with translated_errors(address):
-        return JobSubmissionClient(address)
+    # Ray lets $RAY_API_SERVER_ADDRESS / $RAY_ADDRESS override an explicit address; the address given wins here.
+    overriding = {name: os.environ.pop(name) for name in ADDRESS_OVERRIDES if name in os.environ}
+    try:
+        with translated_errors(address):
+            return JobSubmissionClient(address)
+    finally:
+        os.environ.update(overriding)
 
 
 @contextlib.contextmanager
