@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,7 +29,10 @@ import psutil
 
 from imgclf.errors import ConfigError
 
+LOG = logging.getLogger("imgclf")
+
 START_TIMEOUT_S = 120.0
+START_ATTEMPTS = 2
 STOP_TIMEOUT_S = 5.0  # raylet, GCS and the autoscaler monitor take 12+ s on SIGTERM: what is left is killed
 
 
@@ -68,7 +72,20 @@ def ray_executable() -> str:
     return str(Path(sys.executable).parent / "ray")
 
 
-def start_head(
+def start_head(**options) -> HeadNode:
+    """start_head_once(**options), tried again once with fresh ports and folder if the head does not come up
+    (a free port taken by another process in between, or a start slowed past the timeout on a busy machine)."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return start_head_once(**options)
+        except (ConfigError, TimeoutError) as exc:
+            if attempt == START_ATTEMPTS:
+                raise
+            LOG.warning("the Ray head did not start (%s); trying once more", exc)
+    raise AssertionError("unreachable")
+
+
+def start_head_once(
     *,
     temp_root: str | Path = "/tmp",
     num_cpus: int | None = None,
@@ -101,13 +118,15 @@ def start_head(
         "--disable-usage-stats", *(["--num-cpus", str(num_cpus)] if num_cpus is not None else []),
     ]
     head = HeadNode(f"{host}:{gcs_port}", f"http://{host}:{dashboard_port}", temp_dir, metrics_port)
-    started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S)
-    if started.returncode != 0:
-        stop_head(head)
-        raise ConfigError(f"ray start failed ({started.returncode}): {last_lines(started.stderr or started.stdout)}")
     try:
+        started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+        if started.returncode != 0:
+            raise ConfigError(f"ray start failed ({started.returncode}): {last_lines(started.stderr or started.stdout)}")
         wait_for_jobs_api(head.dashboard_url, START_TIMEOUT_S)
-    except TimeoutError:
+    except subprocess.TimeoutExpired as exc:
+        stop_head(head)
+        raise TimeoutError(f"ray start did not return within {START_TIMEOUT_S:.0f} s") from exc
+    except (ConfigError, TimeoutError):
         stop_head(head)
         raise
     return head
