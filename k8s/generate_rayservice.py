@@ -29,10 +29,10 @@ from k8s_manifests import (  # noqa: E402  (k8s/ is no package: this file runs a
     METRICS_ANNOTATIONS,
     METRICS_PORT,
     PART_OF_LABEL,
+    POD_ENV,
     PVC_NAME,
     RAY_VERSION,
     REPO_ROOT,
-    WORKER_ENV,
 )
 
 SERVE_CONFIG = REPO_ROOT / "serve_config.yaml"
@@ -97,7 +97,7 @@ def ray_pod_template(container_name: str, ports: list[dict[str, Any]], resources
                     "name": container_name,
                     "image": IMAGE,
                     "imagePullPolicy": "IfNotPresent",
-                    "env": [{"name": key, "value": value} for key, value in WORKER_ENV.items()],
+                    "env": [{"name": key, "value": value} for key, value in POD_ENV.items()],
                     "ports": ports,
                     "resources": resources,
                     "volumeMounts": [{"name": "data", "mountPath": DATA_MOUNT}],

@@ -55,6 +55,7 @@ METRICS_ANNOTATIONS = {  # for Prometheus' annotation-based pod discovery (kuber
     "prometheus.io/path": "/metrics",
 }
 WORKER_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}  # as imgclf.cluster.WORKER_ENV
+POD_ENV = {**WORKER_ENV, "IMGCLF_ALLOWED_ROOTS": DATA_MOUNT}  # every Ray pod: batch jobs stay below the volume
 
 
 def load_documents(path: str | Path) -> list[dict[str, Any]]:

@@ -28,6 +28,15 @@ def default_registry() -> str:
     return os.environ.get("IMGCLF_REGISTRY", "registry")
 
 
+ALLOWED_ROOTS_ENV = "IMGCLF_ALLOWED_ROOTS"
+
+
+def allowed_roots_from_env() -> tuple[str, ...]:
+    """The local folders batch jobs may read and write, from $IMGCLF_ALLOWED_ROOTS (os.pathsep-separated);
+    () when unset: no restriction."""
+    return tuple(root for root in os.environ.get(ALLOWED_ROOTS_ENV, "").split(os.pathsep) if root)
+
+
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     """Raise ConfigError naming the setting, the allowed values and what was got."""
     if value not in allowed:
@@ -266,6 +275,9 @@ class BatchSettings:
     address: str | None = None
     progress: bool = True
     limits: DecodeLimits = field(default_factory=DecodeLimits)
+    # Set by whoever runs the cluster ($IMGCLF_ALLOWED_ROOTS), not by the job: input, output, registry and every
+    # file read (symlinks resolved) must lie below one of these local folders. (): no restriction.
+    allowed_roots: tuple[str, ...] = field(default_factory=allowed_roots_from_env)
 
     def __post_init__(self) -> None:
         for name in ("input", "output", "model"):
@@ -283,6 +295,9 @@ class BatchSettings:
         if self.precision is not None:
             check_choice("precision", self.precision, PRECISIONS)
         check_positive_number("push_interval_s", self.push_interval_s)
+        for root in self.allowed_roots:
+            if "://" in root or not os.path.isabs(os.path.expanduser(root)):
+                raise ConfigError(f"allowed roots must be absolute local folders (${ALLOWED_ROOTS_ENV}); got {root!r}")
 
 
 def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,8 @@
     │   ├── EmptyImageError        zero bytes
     │   ├── UnsupportedImageError  not an image, or a format Pillow cannot read
     │   ├── CorruptImageError      a known format, but truncated or damaged
-    │   └── ImageTooLargeError     more pixels than the configured limit
+    │   ├── ImageTooLargeError     more pixels (or bytes) than the configured limit
+    │   └── InputNotAllowedError   a batch input file that resolves outside the allowed roots
     ├── WeightsError           pretrained weights are unavailable or do not fit the model
     └── RegistryError          a model registry cannot be read or written
         └── ModelNotFoundError     no such model, version or alias
@@ -51,6 +52,10 @@ class CorruptImageError(ImageDecodeError):
 
 class ImageTooLargeError(ImageDecodeError):
     """The image declares more pixels than the configured limit."""
+
+
+class InputNotAllowedError(ImageDecodeError):
+    """A batch input file that resolves outside the allowed roots (a symlink pointing out of them)."""
 
 
 class WeightsError(ImgclfError):

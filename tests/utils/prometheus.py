@@ -9,22 +9,19 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
-from utils.pushgateway import free_port, stop
-from utils.system_binaries import require_binary
+from utils.system_binaries import running_server
 
-START_TIMEOUT_S = 60.0
-POLL_S = 0.25
+POLL_S = 1.0
 RAY_SD_FILE = "prom_metrics_service_discovery.json"
 
 
@@ -45,44 +42,23 @@ def static_scrape_config(targets: list[str], *, job_name: str = "static") -> dic
 
 @contextlib.contextmanager
 def prometheus(*scrape_configs: dict[str, Any], scrape_interval: str = "1s") -> Iterator[str]:
-    """Start `prometheus` with these scrape configs and its own storage folder, wait until /-/ready answers,
-    yield its URL (http://127.0.0.1:PORT), and stop it after."""
-    binary = require_binary("prometheus", "prometheus")
-    address = f"127.0.0.1:{free_port()}"
+    """Start `prometheus` with these scrape configs and its own storage folder, wait until it is ready, yield its
+    URL (http://127.0.0.1:PORT), and stop it after."""
     config = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval,
                    "scrape_timeout": scrape_interval},
         "scrape_configs": list(scrape_configs),
     }
-    with tempfile.TemporaryDirectory(prefix="imgclf-prometheus-") as folder, \
-            tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: a full pipe would block Prometheus
+    with tempfile.TemporaryDirectory(prefix="imgclf-prometheus-") as folder:
         config_file = Path(folder) / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-        command = [binary, f"--config.file={config_file}", f"--storage.tsdb.path={Path(folder) / 'data'}",
-                   f"--web.listen-address={address}", "--storage.tsdb.retention.time=1h", "--log.level=warn"]
-        process = subprocess.Popen(command, stdout=log, stderr=log)
-        try:
-            wait_until_ready(f"http://{address}", process, log)
-            yield f"http://{address}"
-        finally:
-            stop(process)
 
+        def options(address: str) -> list[str]:
+            return [f"--config.file={config_file}", f"--storage.tsdb.path={Path(folder) / 'data'}",
+                    f"--web.listen-address={address}", "--storage.tsdb.retention.time=1h", "--log.level=warn"]
 
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: IO[str]) -> None:
-    """Poll GET {url}/-/ready until it answers 200; fail when the process exits or START_TIMEOUT_S passes."""
-    deadline, last = time.monotonic() + START_TIMEOUT_S, None
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"Prometheus exited with {process.returncode}:\n{log.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1.0) as answer:
-                if answer.status == 200:
-                    return
-        except OSError as exc:  # not listening yet, or 503 while it replays its (empty) WAL
-            last = exc
-        time.sleep(POLL_S)
-    raise TimeoutError(f"Prometheus at {url} was not ready within {START_TIMEOUT_S:.0f} s: {last}")
+        with running_server("prometheus", "prometheus", options) as url:
+            yield url
 
 
 def api_get(url: str, endpoint: str, **params: str) -> Any:
@@ -124,7 +100,7 @@ def wait_for_query(url: str, promql: str, until: Callable[[list[dict[str, Any]]]
         last = query(url, promql)
         if until(last):
             return last
-        time.sleep(POLL_S * 4)
+        time.sleep(POLL_S)
     raise TimeoutError(f"{promql!r} did not reach the expected result in {timeout_s:.0f} s; last: {last}")
 
 

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import stat
 from dataclasses import dataclass
+from typing import NamedTuple, Sequence
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 from pyarrow.lib import ArrowException
 
+from imgclf.batch.roots import AllowedRoots
 from imgclf.config import DecodeLimits
 from imgclf.data.scan import is_image_name
-from imgclf.errors import ConfigError, DatasetError, ImageDecodeError, ImageTooLargeError
+from imgclf.errors import ConfigError, DatasetError, ImageDecodeError, ImageTooLargeError, InputNotAllowedError
 
-LOG = logging.getLogger("imgclf.batch")
-# What read_file says instead of opening a listed path that is no regular file (opening a FIFO blocks forever).
-NOT_A_FILE = {
-    pafs.FileType.Directory: "it is a folder",
-    pafs.FileType.Unknown: "not a regular file (a FIFO, socket or device)",
-}
+IS_A_FOLDER = "it is a folder"
+NOT_A_REGULAR_FILE = "not a regular file (a FIFO, socket or device)"  # opening a FIFO to read would block forever
+NOT_A_FILE = {pafs.FileType.Directory: IS_A_FOLDER, pafs.FileType.Unknown: NOT_A_REGULAR_FILE}
+
+
+class ListedFile(NamedTuple):
+    """One input file. `shown` is its output row's `path`: what the user wrote, with the bytes of a name that is
+    not UTF-8 as \\xNN escapes; `source` is its filesystem path as bytes, so such a file is still read."""
+
+    shown: str
+    source: bytes
 
 
 @dataclass(frozen=True)
@@ -48,9 +56,6 @@ class Location:
         """How a filesystem path appears in output rows and messages."""
         return self.prefix + path if self.prefix and not path.startswith(self.prefix) else path
 
-    def filesystem_path(self, shown: str) -> str:
-        return shown[len(self.prefix) :] if self.prefix and shown.startswith(self.prefix) else shown
-
     def is_folder(self) -> bool:
         try:
             return self.filesystem.get_file_info(self.base).type == pafs.FileType.Directory
@@ -58,71 +63,111 @@ class Location:
             return False
 
 
-def list_images(location: Location) -> list[str]:
-    """Every image file below the folder, recursively (hidden files and folders left out), sorted, as shown paths.
+def list_images(location: Location) -> list[ListedFile]:
+    """Every image file below the folder, recursively (hidden files and folders left out), sorted by shown path.
 
     Raises DatasetError when the folder does not exist or holds no image files.
     """
     if not location.is_folder():
         raise DatasetError(f"input {location.shown(location.base)} does not exist or is not a folder")
-    paths = sorted(walk_local(location.base) if location.is_local else walk_remote(location))
+    paths = walk_local(location.base) if location.is_local else walk_remote(location)
     if not paths:
         raise DatasetError(f"input {location.shown(location.base)} holds no image files")
-    return [location.shown(path) for path in paths]
+    return sorted(ListedFile(location.shown(printable(path)), os.fsencode(path)) for path in paths)
+
+
+def files_table(files: Sequence[ListedFile]) -> pa.Table:
+    """Listed files as the model actors receive them: `path` (string) and `source` (binary) columns."""
+    return pa.table({"path": pa.array([file.shown for file in files], pa.string()),
+                     "source": pa.array([file.source for file in files], pa.binary())})
+
+
+def files_of(table: pa.Table) -> list[ListedFile]:
+    """The inverse of files_table."""
+    return [ListedFile(*row) for row in zip(table.column("path").to_pylist(), table.column("source").to_pylist())]
+
+
+def printable(path: str) -> str:
+    """The path as UTF-8 text: bytes that os.walk could not decode (surrogate escapes) become \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def walk_local(base: str) -> list[str]:
     """os.walk does not follow symlinked folders, so symlink loops end; symlinked files are listed (a dangling or
-    looping one gets an error row). Names that are not valid UTF-8 cannot be Parquet `path` strings: they are left
-    out, with a warning naming them."""
-    found, undecodable = [], []
+    looping one gets an error row)."""
+    found = []
     for folder, subfolders, names in os.walk(base):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        for path in (os.path.join(folder, name) for name in names if is_image_name(name)):
-            (found if is_utf8(path) else undecodable).append(path)
-    if undecodable:
-        named = ", ".join(os.fsencode(path).decode("utf-8", "backslashreplace") for path in undecodable[:5])
-        LOG.warning("left out %d file(s) whose names are not valid UTF-8: %s%s", len(undecodable), named,
-                    ", ..." if len(undecodable) > 5 else "")
+        found.extend(os.path.join(folder, name) for name in names if is_image_name(name))
     return found
 
 
-def is_utf8(path: str) -> bool:
-    """False for names os.walk decoded with surrogate escapes (bytes that are not UTF-8)."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def walk_remote(location: Location) -> list[str]:
-    selector = pafs.FileSelector(location.base, recursive=True)
-    try:
-        infos = location.filesystem.get_file_info(selector)
-    except (ArrowException, OSError) as exc:
-        raise DatasetError(f"cannot list {location.shown(location.base)}: {exc}") from exc
     base = location.base.rstrip("/") + "/"
     return [
         info.path
-        for info in infos
+        for info in list_folder(location, recursive=True, what="input")
         if info.type == pafs.FileType.File
         and is_image_name(info.base_name)
         and not any(part.startswith(".") for part in info.path[len(base) :].split("/"))
     ]
 
 
-def read_file(location: Location, shown: str, limits: DecodeLimits) -> bytes:
-    """One file's bytes, refusing files over the byte limit before reading; ImageDecodeError names the cause."""
-    path = location.filesystem_path(shown)
+def list_folder(location: Location, *, recursive: bool, what: str) -> list[pafs.FileInfo]:
+    """The entries below the folder (none when it does not exist); a listing failure is a ConfigError naming it."""
+    selector = pafs.FileSelector(location.base, recursive=recursive, allow_not_found=True)
+    try:
+        return location.filesystem.get_file_info(selector)
+    except (ArrowException, OSError) as exc:
+        raise ConfigError(f"cannot list {what} {location.shown(location.base)}: {exc}") from exc
+
+
+def read_file(location: Location, file: ListedFile, limits: DecodeLimits,
+              roots: AllowedRoots = AllowedRoots()) -> bytes:
+    """One file's bytes, refusing files over the byte limit (or, for local files, resolving outside the allowed
+    roots) before reading; ImageDecodeError names the cause."""
+    if location.is_local:
+        return read_local(file, limits, roots)
+    path = file.source.decode("utf-8")
     try:
         info = location.filesystem.get_file_info(path)
         if info.type in NOT_A_FILE:
-            raise ImageDecodeError(shown, f"cannot read file: {NOT_A_FILE[info.type]}")
-        size = info.size
-        if size is not None and size > limits.max_bytes:
-            raise ImageTooLargeError(shown, f"{size} bytes exceeds the limit of {limits.max_bytes} bytes")
+            raise ImageDecodeError(file.shown, f"cannot read file: {NOT_A_FILE[info.type]}")
+        check_size(file, info.size, limits)
         with location.filesystem.open_input_stream(path) as stream:
             return stream.read()
     except (ArrowException, OSError) as exc:
-        raise ImageDecodeError(shown, f"cannot read file: {exc}") from exc
+        raise ImageDecodeError(file.shown, f"cannot read file: {exc}") from exc
+
+
+def read_local(file: ListedFile, limits: DecodeLimits, roots: AllowedRoots) -> bytes:
+    path = os.fsdecode(file.source)
+    if roots:
+        refusal = roots.refusal(path, "file")
+        if refusal:
+            raise InputNotAllowedError(file.shown, refusal)
+        path = os.path.realpath(path)  # open what was checked
+    try:
+        # O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer; fstat then refuses it.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ImageDecodeError(file.shown, f"cannot read file: {exc.strerror}") from exc
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            kind = IS_A_FOLDER if stat.S_ISDIR(info.st_mode) else NOT_A_REGULAR_FILE
+            raise ImageDecodeError(file.shown, f"cannot read file: {kind}")
+        check_size(file, info.st_size, limits)
+        with open(descriptor, "rb", closefd=False) as handle:
+            data = handle.read(limits.max_bytes + 1)
+    except OSError as exc:
+        raise ImageDecodeError(file.shown, f"cannot read file: {exc.strerror}") from exc
+    finally:
+        os.close(descriptor)
+    check_size(file, len(data), limits)  # it grew after fstat
+    return data
+
+
+def check_size(file: ListedFile, size: int | None, limits: DecodeLimits) -> None:
+    if size is not None and size > limits.max_bytes:
+        raise ImageTooLargeError(file.shown, f"{size} bytes exceeds the limit of {limits.max_bytes} bytes")

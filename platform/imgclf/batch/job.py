@@ -18,16 +18,17 @@ import os
 import time
 from dataclasses import dataclass
 
-import pyarrow as pa
 import ray
 
-from imgclf.batch.inputs import Location, list_images
+from imgclf.batch.inputs import ListedFile, Location, files_table, list_images
 from imgclf.batch.metrics import BatchProgress, PeriodicPusher, check_pushgateway, push_batch_metrics
 from imgclf.batch.output import count_rows, parquet_files, prepare_output, written_paths
 from imgclf.batch.predictor import BatchPredictor, PredictorSpec
 from imgclf.batch.progress import ProgressCounter
+from imgclf.batch.roots import AllowedRoots
 from imgclf.cluster import connect
-from imgclf.config import BatchSettings
+from imgclf.config import ALLOWED_ROOTS_ENV, BatchSettings
+from imgclf.errors import ConfigError
 from imgclf.registry import Registry
 
 LOG = logging.getLogger("imgclf.batch")
@@ -100,14 +101,16 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
     """Classify every image below settings.input into Parquet files in settings.output; return the counts."""
     started = time.monotonic()
     source, target = Location.parse(settings.input), Location.parse(settings.output)
+    roots = AllowedRoots.resolve(settings.allowed_roots)
+    check_allowed(roots, {"input": source, "output": target}, settings.registry)
     name, version = Registry(settings.registry).resolve(settings.model)
-    paths = list_images(source)
+    files = list_images(source)
     if settings.pushgateway:
         check_pushgateway(settings.pushgateway)
     prepare_output(target, resume=settings.resume)
     done = written_paths(target) if settings.resume else set()
-    todo = [path for path in paths if path not in done]
-    LOG.info("%d image files under %s; %d to classify with %s:%s", len(paths), settings.input, len(todo), name, version)
+    todo = [file for file in files if file.shown not in done]
+    LOG.info("%d image files under %s; %d to classify with %s:%s", len(files), settings.input, len(todo), name, version)
 
     connect(settings.address, progress=settings.progress)
     before = set(parquet_files(target))
@@ -116,7 +119,7 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
     spec = PredictorSpec(
         registry=settings.registry, name=name, version=version, input=settings.input, top_k=settings.top_k,
         embeddings=settings.embeddings, limits=settings.limits, precision=settings.precision,
-        threads=math.ceil(resources.cpus), progress=counter,
+        threads=math.ceil(resources.cpus), roots=roots, progress=counter,
     )
     reference = f"{name}:{version}"
     if todo:
@@ -133,7 +136,7 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
         else:
             write(todo, spec, resources, settings, target)
     counts = count_rows(target, sorted(set(parquet_files(target)) - before))
-    summary = BatchSummary(target.shown(target.base), counts.files, counts.failed, len(paths) - len(todo),
+    summary = BatchSummary(target.shown(target.base), counts.files, counts.failed, len(files) - len(todo),
                            time.monotonic() - started)
     if settings.pushgateway:
         final = BatchProgress(summary.files, summary.failed, summary.wall_s, finished=True)
@@ -144,11 +147,25 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
     return summary
 
 
-def write(todo: list[str], spec: PredictorSpec, resources: ActorResources, settings: BatchSettings,
+def check_allowed(roots: AllowedRoots, locations: dict[str, Location], registry: str) -> None:
+    """With allowed roots set, input, output and registry must be local folders below them (ConfigError)."""
+    if not roots:
+        return
+    for what, location in locations.items():
+        if not location.is_local:
+            raise ConfigError(f"{what} {location.shown(location.base)} is not a local folder; ${ALLOWED_ROOTS_ENV} "
+                              f"allows only folders below {', '.join(roots.folders)}")
+    for what, path in [*((what, location.base) for what, location in locations.items()), ("registry", registry)]:
+        refusal = roots.refusal(path, what)
+        if refusal:
+            raise ConfigError(refusal)
+
+
+def write(todo: list[ListedFile], spec: PredictorSpec, resources: ActorResources, settings: BatchSettings,
           target: Location) -> None:
     """The streaming pipeline: path blocks → model actors (read, decode, classify) → Parquet writers."""
     block_rows = settings.batch_size * PATHS_PER_BLOCK_BATCHES
-    blocks = [pa.table({"path": todo[start : start + block_rows]}) for start in range(0, len(todo), block_rows)]
+    blocks = [files_table(todo[start : start + block_rows]) for start in range(0, len(todo), block_rows)]
     dataset = ray.data.from_arrow(blocks).map_batches(
         BatchPredictor,
         fn_constructor_args=(spec,),

@@ -11,7 +11,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
 
-from imgclf.batch.inputs import Location
+from imgclf.batch.inputs import Location, list_folder
 from imgclf.errors import ConfigError
 
 LOG = logging.getLogger("imgclf.batch")
@@ -30,11 +30,7 @@ class RowCounts:
 
 def parquet_files(location: Location) -> list[str]:
     """Filesystem paths of the Parquet files directly inside the output folder (none when it does not exist)."""
-    selector = pafs.FileSelector(location.base, allow_not_found=True)
-    try:
-        infos = location.filesystem.get_file_info(selector)
-    except (ArrowException, OSError) as exc:
-        raise ConfigError(f"cannot list output {location.shown(location.base)}: {exc}") from exc
+    infos = list_folder(location, recursive=False, what="output")
     return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(PARQUET_SUFFIX))
 
 

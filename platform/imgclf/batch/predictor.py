@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from imgclf.batch.inputs import Location, read_file
+from imgclf.batch.inputs import Location, files_of, read_file
+from imgclf.batch.roots import AllowedRoots
 from imgclf.batch.schema import output_schema
 from imgclf.config import DecodeLimits
 from imgclf.data.decode import decode_image
@@ -34,11 +35,13 @@ class PredictorSpec:
     limits: DecodeLimits
     precision: str | None
     threads: float | None  # TensorFlow threads: the CPUs the actor reserved
+    roots: AllowedRoots = AllowedRoots()  # every file read must resolve below these
     progress: Any = None  # a ProgressCounter actor handle to report each batch to, or None
 
 
 class BatchPredictor:
-    """A Ray Data callable class: `{"path": [...]}` Arrow batches in, output rows (schema.py) out."""
+    """A Ray Data callable class: Arrow batches of listed files (inputs.files_table) in, output rows (schema.py)
+    out."""
 
     def __init__(self, spec: PredictorSpec) -> None:
         configure_tensorflow(spec.threads)
@@ -52,18 +55,19 @@ class BatchPredictor:
         self.schema = output_schema(embeddings=spec.embeddings)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        paths = batch.column("path").to_pylist()
+        files = files_of(batch)
+        paths = [file.shown for file in files]
         errors: list[str | None] = [None] * len(paths)
         images, decoded = [], []
-        for index, path in enumerate(paths):
+        for index, file in enumerate(files):
             try:
-                images.append(decode_image(read_file(self.location, path, self.spec.limits), source=path,
-                                           limits=self.spec.limits))
+                data = read_file(self.location, file, self.spec.limits, self.spec.roots)
+                images.append(decode_image(data, source=file.shown, limits=self.spec.limits))
                 decoded.append(index)
             except ImageDecodeError as exc:
                 errors[index] = f"{type(exc).__name__}: {exc.cause}"
             except Exception as exc:  # noqa: BLE001 - one bad file must become an error row, never end the job
-                LOG.exception("unexpected failure on %s", path)
+                LOG.exception("unexpected failure on %s", file.shown)
                 errors[index] = f"{type(exc).__name__}: {exc}"
         batch_images = stack_images(images, self.classifier.input_size)
         if self.spec.embeddings:

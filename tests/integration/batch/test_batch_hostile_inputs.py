@@ -1,7 +1,8 @@
-"""`imgclf classify` over a folder of hostile entries: symlink loops, a dangling symlink, a non-UTF-8 name, a FIFO,
-a folder named like an image, an unreadable file. The job finishes (a FIFO must not block it), every listed file
-has exactly one row, each hostile entry gets an error row naming its cause or is left out, and the Parquet
-output reads back."""
+"""`imgclf classify` over a folder of hostile entries: symlink loops, a dangling symlink, a symlink out of the
+allowed roots, a non-UTF-8 name, a FIFO, a folder named like an image, an unreadable file. The job runs with
+$IMGCLF_ALLOWED_ROOTS set and finishes (a FIFO must not block it), every listed file has exactly one row, each
+hostile entry gets an error row naming its cause, the non-UTF-8 name is classified under an escaped path, and the
+Parquet output reads back. Inputs outside the allowed roots are refused before any work."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from imgclf.batch.schema import output_schema
+from imgclf.config import ALLOWED_ROOTS_ENV
 from utils.cli import CliResult, run_cli
 from utils.digits_run import VGG_MODEL, TrainedRun
 from utils.images import make_image_bytes
@@ -23,11 +25,14 @@ from utils.images import make_image_bytes
 pytestmark = pytest.mark.slow
 JOB_TIMEOUT_S = 420  # a blocked read (the FIFO) would otherwise hang the session
 NON_UTF8_NAME = b"\xff\xfe.png"
-# Hostile entries that are listed → a phrase their error row must hold.
+NON_UTF8_SHOWN = "\\xff\\xfe.png"  # its row's path: the bytes escaped, so the Parquet string is valid UTF-8
+# Hostile entries that are listed → the start of their error row, and a phrase it must hold.
 ERROR_ROWS = {
-    "loop.jpg": "Too many levels of symbolic links",  # a symlink to itself
-    "dangling.jpg": "No such file or directory",  # a symlink to nothing
-    "pipe.png": "not a regular file",  # a FIFO: opening it for reading would wait for a writer forever
+    "loop.jpg": ("ImageDecodeError: cannot read file: ", "Too many levels of symbolic links"),  # a link to itself
+    "dangling.jpg": ("ImageDecodeError: cannot read file: ", "No such file or directory"),  # a link to nothing
+    # a FIFO: opening it for reading would wait for a writer forever
+    "pipe.png": ("ImageDecodeError: cannot read file: ", "not a regular file"),
+    "escape.png": ("InputNotAllowedError: file ", "is outside the allowed roots"),  # a link out of the roots
 }
 LOCKED = "locked.png"  # mode 000: unreadable, unless we are root
 
@@ -44,6 +49,7 @@ def hostile_dir(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFactor
     os.symlink("loop.jpg", root / "loop.jpg")
     os.symlink("nowhere.jpg", root / "dangling.jpg")
     os.symlink(digits[0].name, root / "link.png")  # a symlink to a good file: classified like the file
+    os.symlink(trained_run.data_dir / "7" / digits[1].name, root / "escape.png")  # a good file, outside the roots
     os.mkfifo(root / "pipe.png")
     (root / "x.jpg").mkdir()  # a folder named like an image: not a file, but walked into
     shutil.copy(digits[1], root / "x.jpg" / "inner.png")
@@ -85,8 +91,17 @@ def run_bounded(argv: list[object], timeout_s: float) -> CliResult:
 
 
 @pytest.fixture(scope="module")
-def classified(trained_run: TrainedRun, hostile_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    output = tmp_path_factory.mktemp("hostile-output") / "parquet"
+def allowed_roots(trained_run: TrainedRun, hostile_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """$IMGCLF_ALLOWED_ROOTS for this module: the hostile folder, the output folder and the registry."""
+    output_root = tmp_path_factory.mktemp("hostile-output")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ALLOWED_ROOTS_ENV, os.pathsep.join(map(str, (hostile_dir, output_root, trained_run.registry))))
+        yield output_root
+
+
+@pytest.fixture(scope="module")
+def classified(trained_run: TrainedRun, hostile_dir: Path, allowed_roots: Path):
+    output = allowed_roots / "parquet"
     result = run_bounded(["classify", hostile_dir, "--model", VGG_MODEL, "--output", output,
                           "--registry", trained_run.registry, "--batch-size", "4"], JOB_TIMEOUT_S)
     return result, output
@@ -99,7 +114,7 @@ def test_the_job_finishes_with_one_row_per_listed_file(classified, hostile_dir: 
     paths = [row["path"] for row in rows]
     assert len(paths) == len(set(paths)), "a file got more than one row"
     digits = [path.name for path in hostile_dir.glob("*.png") if path.name.startswith("digit")]
-    listed = [*digits, "sub/deep.png", "x.jpg/inner.png", "link.png", LOCKED, *ERROR_ROWS]
+    listed = [*digits, "sub/deep.png", "x.jpg/inner.png", "link.png", LOCKED, NON_UTF8_SHOWN, *ERROR_ROWS]
     expected = {str(hostile_dir / name) for name in listed}
     assert len(digits) == 3
     assert set(paths) == expected
@@ -111,9 +126,9 @@ def test_the_job_finishes_with_one_row_per_listed_file(classified, hostile_dir: 
 
 def test_hostile_entries_get_error_rows_naming_the_cause(classified, hostile_dir: Path) -> None:
     rows = {row["path"]: row for row in pads.dataset(classified[1], format="parquet").to_table().to_pylist()}
-    for name, cause in ERROR_ROWS.items():
+    for name, (start, cause) in ERROR_ROWS.items():
         row = rows[str(hostile_dir / name)]
-        assert row["error"].startswith("ImageDecodeError: cannot read file: ") and cause in row["error"], row
+        assert row["error"].startswith(start) and cause in row["error"], row
         assert row["label"] is None and row["score"] is None and row["top_k"] is None
     for name in ("link.png", "sub/deep.png", "x.jpg/inner.png"):
         row = rows[str(hostile_dir / name)]
@@ -131,13 +146,11 @@ def test_an_unreadable_file_gets_a_permission_error_row(classified, hostile_dir:
     assert row["error"].startswith("ImageDecodeError: cannot read file: ") and "Permission denied" in row["error"]
 
 
-def test_a_non_utf8_name_is_left_out_with_a_warning(classified, hostile_dir: Path) -> None:
-    """Parquet strings are UTF-8: the file is not listed (no row), and the log names it with escapes."""
-    result, output = classified
-    paths = pads.dataset(output, format="parquet").to_table(columns=["path"]).column("path").to_pylist()
-    assert not any(path.endswith(".png") and "\\x" in path for path in paths)
-    warnings = [message for message in result.messages() if "not valid UTF-8" in message]
-    assert len(warnings) == 1 and "\\xff\\xfe.png" in warnings[0], result.messages()
+def test_a_non_utf8_name_is_classified_under_an_escaped_path(classified, hostile_dir: Path) -> None:
+    """Parquet strings are UTF-8: the row's path shows the name's bytes as escapes; the file itself is read."""
+    rows = {row["path"]: row for row in pads.dataset(classified[1], format="parquet").to_table().to_pylist()}
+    row = rows[str(hostile_dir / NON_UTF8_SHOWN)]
+    assert row["error"] is None and row["label"] is not None, row
 
 
 def test_the_parquet_output_reads_back(classified) -> None:
@@ -153,7 +166,9 @@ def test_the_parquet_output_reads_back(classified) -> None:
 
 @pytest.mark.parametrize("case", ["missing", "a file", "a fifo", "a dangling symlink"])
 def test_classify_refuses_an_input_that_is_not_a_folder_with_one_line(case: str, trained_run: TrainedRun,
-                                                                      tmp_path: Path) -> None:
+                                                                      tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ALLOWED_ROOTS_ENV, raising=False)  # set by `allowed_roots` for the module's jobs
     where = tmp_path / "input"
     if case == "a file":
         where.write_bytes(make_image_bytes("png"))
@@ -167,3 +182,18 @@ def test_classify_refuses_an_input_that_is_not_a_folder_with_one_line(case: str,
     assert result.stderr.startswith("imgclf: error: ") and "does not exist or is not a folder" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("what", ["input", "output"])
+def test_classify_refuses_a_folder_outside_the_allowed_roots_with_one_line(what: str, trained_run: TrainedRun,
+                                                                          hostile_dir: Path, allowed_roots: Path,
+                                                                          tmp_path: Path) -> None:
+    outside = {"input": trained_run.data_dir, "output": tmp_path / "out"}
+    where = {"input": hostile_dir, "output": allowed_roots / "refused", **{what: outside[what]}}
+    result = run_bounded(["classify", where["input"], "--model", VGG_MODEL, "--output", where["output"],
+                          "--registry", trained_run.registry], 60)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"imgclf: error: {what} {outside[what]}"), result.stderr
+    assert f"is outside the allowed roots {hostile_dir}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "out").exists() and not (allowed_roots / "refused").exists()

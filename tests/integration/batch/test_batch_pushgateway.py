@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import shutil
 import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pyarrow.parquet as pq
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from imgclf.batch.job import run_batch
 from imgclf.config import BatchSettings
 from imgclf.errors import ConfigError
+from imgclf.local_cluster import free_port
 from utils.digits_run import TrainedRun
 from utils.images import truncated
-from utils.pushgateway import free_port, pushgateway
+from utils.pushgateway import pushed, pushgateway
 
 pytestmark = pytest.mark.slow
 
@@ -52,18 +51,6 @@ def settings(images: Path, out: Path, trained_run: TrainedRun, gateway: str) -> 
         input=str(images), output=str(out), model=MODEL, registry=str(trained_run.registry), batch_size=2,
         pushgateway=gateway, job_name=JOB, progress=False,
     )
-
-
-def pushed(url: str, job: str) -> dict[str, tuple[float, dict[str, str]]]:
-    """The imgclf samples the gateway exposes for `job`: name -> (value, labels)."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5.0) as response:
-        text = response.read().decode()
-    return {
-        sample.name: (sample.value, sample.labels)
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name.startswith("imgclf_batch_") and sample.labels.get("job") == job
-    }
 
 
 def test_finished_job_metrics_are_on_the_gateway(images: Path, trained_run: TrainedRun, gateway: str,

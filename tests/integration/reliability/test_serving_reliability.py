@@ -402,6 +402,16 @@ def test_a_killed_classifier_replica_is_replaced_under_load(deployed: Deployed, 
 # --- 3. security ------------------------------------------------------------------------------------------------
 
 
+def is_unauthorized(answer: httpx.Response) -> bool:
+    """A refusal as the API gives it: 401, WWW-Authenticate: Bearer and the JSON error code `unauthorized`."""
+    if answer.status_code != 401 or answer.headers.get("www-authenticate") != "Bearer":
+        return False
+    try:
+        return answer.json()["error"]["code"] == "unauthorized"
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 def test_with_a_token_only_probes_answer_without_it_and_no_cors(deployed: Deployed, digits: list[bytes],
                                                                scoreboard: Scoreboard) -> None:
     started = time.monotonic()
@@ -464,8 +474,7 @@ def test_with_a_token_only_probes_answer_without_it_and_no_cors(deployed: Deploy
                              headers={**body.get("headers", {}), **credentials, "origin": EVIL_ORIGIN})
                 if answer is None:
                     continue
-                refused = (answer.status_code == 401 and answer.headers.get("www-authenticate") == "Bearer"
-                           if (method, path) in routes else 400 <= answer.status_code < 500)
+                refused = (is_unauthorized(answer) if (method, path) in routes else 400 <= answer.status_code < 500)
                 if not refused:
                     let_through.setdefault(f"{method} {path}", []).append(
                         f"{credentials or 'no credentials'}: {answer.status_code}")
@@ -475,6 +484,14 @@ def test_with_a_token_only_probes_answer_without_it_and_no_cors(deployed: Deploy
             answer = ask("GET", probe)
             if answer is not None and answer.status_code != 200:
                 problems.append(f"{probe} without the token: {answer.status_code}")
+        # With the token everything serves; the scheme's name is case-insensitive (RFC 7235).
+        for method, path, scheme in (("GET", "/docs", "Bearer"), ("GET", "/ui/", "Bearer"),
+                                     ("POST", "/v1/classify", "bearer")):
+            body = {"content": digits[0], "headers": {"content-type": "image/png"}} if method == "POST" else {}
+            answer = ask(method, path, content=body.get("content"),
+                         headers={**body.get("headers", {}), "authorization": f"{scheme} {TOKEN}"})
+            if answer is not None and answer.status_code != 200:
+                problems.append(f"{method} {path} with '{scheme} <token>': {answer.status_code} {answer.text[:200]}")
 
         # No CORS: neither a preflight nor an authorised cross-origin request gets Access-Control-Allow-Origin.
         preflight = {"origin": EVIL_ORIGIN, "access-control-request-method": "POST",

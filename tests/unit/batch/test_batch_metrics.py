@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import urllib.request
 from typing import Callable, Iterator
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from utils.pushgateway import free_port, pushgateway
+from utils.pushgateway import pushed, pushgateway
 
 from imgclf.batch.metrics import BatchProgress, PeriodicPusher, check_pushgateway, push_batch_metrics
 from imgclf.errors import ConfigError
+from imgclf.local_cluster import free_port
 
 MODEL = "digits-vgg16:1"
 WAIT_TIMEOUT_S = 10.0
@@ -24,18 +23,6 @@ def gateway() -> Iterator[str]:
     """One real Pushgateway for this module's tests; each test pushes to a job of its own."""
     with pushgateway() as url:
         yield url
-
-
-def pushed(url: str, job: str) -> dict[str, tuple[float, dict[str, str]]]:
-    """The imgclf samples the gateway exposes for `job`: name -> (value, labels)."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5.0) as response:
-        text = response.read().decode()
-    return {
-        sample.name: (sample.value, sample.labels)
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name.startswith("imgclf_batch_") and sample.labels.get("job") == job
-    }
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:

@@ -1,15 +1,18 @@
-"""Listing and reading batch inputs: local folders and pyarrow URIs, hidden files, symlink loops, size limits."""
+"""Listing and reading batch inputs: local folders and pyarrow URIs, hidden files, symlink loops, non-UTF-8 names,
+size limits, FIFOs and allowed roots."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import pytest
 
-from imgclf.batch.inputs import Location, list_images, read_file
+from imgclf.batch.inputs import ListedFile, Location, list_images, read_file
+from imgclf.batch.roots import AllowedRoots
 from imgclf.config import DecodeLimits
-from imgclf.errors import DatasetError, ImageDecodeError, ImageTooLargeError
+from imgclf.errors import DatasetError, ImageDecodeError, ImageTooLargeError, InputNotAllowedError
 from utils.images import write_image
 
 
@@ -27,25 +30,26 @@ def image_tree(tmp_path: Path) -> Path:
 
 def test_lists_image_files_recursively_sorted_skipping_hidden(image_tree: Path) -> None:
     listed = list_images(Location.parse(str(image_tree)))
-    assert listed == [str(image_tree / p) for p in ("a.png", "cats/b.JPG", "cats/deep/er/c.webp")]
+    assert [file.shown for file in listed] == [str(image_tree / p) for p in ("a.png", "cats/b.JPG", "cats/deep/er/c.webp")]
+    assert [file.source for file in listed] == [os.fsencode(file.shown) for file in listed]
 
 
 def test_relative_input_is_listed_as_absolute_paths(image_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(image_tree.parent)
-    assert list_images(Location.parse("images"))[0] == str(image_tree / "a.png")
+    assert list_images(Location.parse("images"))[0].shown == str(image_tree / "a.png")
 
 
 def test_uri_input_lists_uris_that_read_back(image_tree: Path) -> None:
     location = Location.parse(f"file://{image_tree}")
     listed = list_images(location)
-    assert listed[0] == f"file://{image_tree}/a.png"
+    assert listed[0].shown == f"file://{image_tree}/a.png"
     assert read_file(location, listed[0], DecodeLimits()) == (image_tree / "a.png").read_bytes()
 
 
 def test_symlink_loop_ends_and_linked_files_are_listed(image_tree: Path) -> None:
     os.symlink(image_tree, image_tree / "cats" / "loop")
     os.symlink(image_tree / "a.png", image_tree / "link.png")
-    listed = list_images(Location.parse(str(image_tree)))
+    listed = [file.shown for file in list_images(Location.parse(str(image_tree)))]
     assert str(image_tree / "link.png") in listed
     assert not any("/cats/loop/" in path for path in listed)
 
@@ -65,15 +69,51 @@ def test_folder_without_images_is_a_dataset_error(tmp_path: Path) -> None:
         list_images(Location.parse(str(tmp_path)))
 
 
-def test_file_over_the_byte_limit_is_refused_before_reading(image_tree: Path) -> None:
+def local_file(path: Path | str) -> ListedFile:
+    return ListedFile(str(path), os.fsencode(path))
+
+
+def test_a_non_utf8_name_is_listed_with_escapes_and_read_by_its_bytes(tmp_path: Path) -> None:
+    name = os.path.join(os.fsencode(tmp_path), b"caf\xe9.png")
+    with open(name, "wb") as handle:
+        handle.write(b"image bytes")
+    (listed,) = list_images(Location.parse(str(tmp_path)))
+    assert listed.shown == f"{tmp_path}/caf\\xe9.png"
+    assert listed.shown.encode("utf-8")  # a valid Parquet string
+    assert listed.source == name
+    assert read_file(Location.parse(str(tmp_path)), listed, DecodeLimits()) == b"image bytes"
+
+
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_file_over_the_byte_limit_is_refused_before_reading(image_tree: Path, where: str) -> None:
     path = str(image_tree / "a.png")
     size = os.path.getsize(path)
+    location = Location.parse(str(image_tree))
+    if where == "remote":  # a filesystem that is not LocalFileSystem is read through pyarrow, as s3:// would be
+        location = Location(pafs.SubTreeFileSystem("/", pafs.LocalFileSystem()), str(image_tree), "sub://")
     with pytest.raises(ImageTooLargeError, match=f"{size} bytes exceeds the limit of {size - 1} bytes"):
-        read_file(Location.parse(str(image_tree)), path, DecodeLimits(max_bytes=size - 1))
+        read_file(location, local_file(path), DecodeLimits(max_bytes=size - 1))
 
 
-def test_unreadable_entry_is_a_decode_error_naming_it(image_tree: Path) -> None:
-    folder = str(image_tree / "cats")
-    with pytest.raises(ImageDecodeError, match="cannot read file") as raised:
-        read_file(Location.parse(str(image_tree)), folder, DecodeLimits())
-    assert raised.value.source == folder
+@pytest.mark.parametrize("entry, cause", [("cats", "it is a folder"), ("fifo.png", "not a regular file"),
+                                          ("missing.png", "No such file or directory")])
+def test_an_entry_that_is_no_readable_file_is_a_decode_error_naming_it(image_tree: Path, entry: str,
+                                                                        cause: str) -> None:
+    os.mkfifo(image_tree / "fifo.png")  # opening it for reading must not wait for a writer
+    path = str(image_tree / entry)
+    with pytest.raises(ImageDecodeError, match=f"cannot read file: {cause}") as raised:
+        read_file(Location.parse(str(image_tree)), local_file(path), DecodeLimits())
+    assert raised.value.source == path
+
+
+def test_a_symlink_out_of_the_allowed_roots_is_refused_and_one_inside_is_read(image_tree: Path,
+                                                                             tmp_path: Path) -> None:
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"secret")
+    os.symlink(outside, image_tree / "out.png")
+    os.symlink(image_tree / "a.png", image_tree / "in.png")
+    location, roots = Location.parse(str(image_tree)), AllowedRoots.resolve([str(image_tree)])
+    with pytest.raises(InputNotAllowedError, match=f"resolves to {outside}.*outside the allowed roots {image_tree}"):
+        read_file(location, local_file(image_tree / "out.png"), DecodeLimits(), roots)
+    assert read_file(location, local_file(image_tree / "in.png"), DecodeLimits(), roots) == (image_tree / "a.png").read_bytes()
+    assert read_file(location, local_file(image_tree / "out.png"), DecodeLimits()) == b"secret"  # no roots: no limit

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from imgclf.batch.inputs import ListedFile, files_table
 from imgclf.batch.predictor import BatchPredictor, PredictorSpec
 from imgclf.batch.schema import output_schema
 from imgclf.config import BaselineSettings, DecodeLimits
@@ -60,9 +62,13 @@ def predictor(registry: Path, folder: Path, **changes) -> BatchPredictor:
     return BatchPredictor(PredictorSpec(**{**spec.__dict__, **changes}))
 
 
+def listed(*paths: str) -> pa.Table:
+    return files_table([ListedFile(path, os.fsencode(path)) for path in paths])
+
+
 def test_one_row_per_path_in_order_with_errors_for_bad_files(registry: Path, inputs: dict[str, Path], tmp_path: Path) -> None:
     paths = [str(inputs[key]) for key in ("red", "empty", "blue", "text", "bomb")]
-    rows = predictor(registry, tmp_path)(pa.table({"path": paths}))
+    rows = predictor(registry, tmp_path)(listed(*paths))
     assert rows.schema == output_schema(embeddings=False)
     table = rows.to_pylist()
     assert [row["path"] for row in table] == paths
@@ -75,7 +81,7 @@ def test_one_row_per_path_in_order_with_errors_for_bad_files(registry: Path, inp
 
 
 def test_rows_agree_with_the_classifier_on_the_same_file(registry: Path, inputs: dict[str, Path], tmp_path: Path) -> None:
-    row = predictor(registry, tmp_path)(pa.table({"path": [str(inputs["red"])]})).to_pylist()[0]
+    row = predictor(registry, tmp_path)(listed(str(inputs["red"]))).to_pylist()[0]
     classifier = load_classifier(Registry(registry).local_path("colours:1"))
     expected = top_k(classifier.predict_proba([decode_file(inputs["red"])])[0], classifier.labels, 2)
     assert [entry["label"] for entry in row["top_k"]] == [label for label, _ in expected]
@@ -85,12 +91,12 @@ def test_rows_agree_with_the_classifier_on_the_same_file(registry: Path, inputs:
 
 
 def test_embeddings_column_holds_the_feature_vector(registry: Path, inputs: dict[str, Path], tmp_path: Path) -> None:
-    rows = predictor(registry, tmp_path, embeddings=True)(pa.table({"path": [str(inputs["blue"]), str(inputs["empty"])]}))
+    rows = predictor(registry, tmp_path, embeddings=True)(listed(str(inputs["blue"]), str(inputs["empty"])))
     assert rows.schema == output_schema(embeddings=True)
     embedding, missing = rows.column("embedding").to_pylist()
     assert len(embedding) == 4 * 4 * 3 and missing is None
 
 
 def test_a_batch_of_only_bad_files_still_gives_rows(registry: Path, inputs: dict[str, Path], tmp_path: Path) -> None:
-    rows = predictor(registry, tmp_path)(pa.table({"path": [str(inputs["text"])]}))
+    rows = predictor(registry, tmp_path)(listed(str(inputs["text"])))
     assert rows.num_rows == 1 and rows.column("error")[0].as_py().startswith("UnsupportedImageError")
