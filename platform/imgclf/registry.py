@@ -4,7 +4,9 @@ Layout under the root (a local path or a URI such as `file:///abs`, `s3://bucket
 
     <name>/<version>/...           one immutable folder per version, versions "1", "2", ...
     <name>/aliases/<alias>         a small text file holding a version (`latest` moves on every register)
-    <name>/.staging-<uuid>/        an upload in progress; never listed as a version
+    <name>/.staging-<host>-<pid>-<uuid>/
+                                   an upload in progress; never listed as a version. One left by a process that
+                                   was killed is deleted by the next register on the same host.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import json
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pyarrow.fs as pafs
 from pyarrow.lib import ArrowException
 
@@ -75,6 +79,10 @@ def _io(path: str) -> Iterator[None]:
         yield
     except (OSError, ArrowException) as exc:
         raise RegistryError(f"model registry IO failed at {path}: {exc}") from exc
+
+
+def _staging_prefix() -> str:
+    return f".staging-{socket.gethostname()}-"
 
 
 def _join(base: str, *parts: str) -> str:
@@ -175,7 +183,8 @@ class Registry:
         source = Path(artifact_dir).resolve()
         if not source.is_dir() or not any(p.is_file() for p in source.rglob("*")):
             raise ConfigError(f"artifact_dir must be a folder holding at least one file; got {str(artifact_dir)!r}")
-        staging = self._path(name, f".staging-{uuid.uuid4().hex}")
+        self._delete_abandoned_staging(name)
+        staging = self._path(name, f"{_staging_prefix()}{os.getpid()}-{uuid.uuid4().hex}")
         try:
             with _io(staging):
                 self._fs.create_dir(staging, recursive=True)
@@ -188,6 +197,15 @@ class Registry:
         for alias in (LATEST, *aliases):
             self._write_alias(name, alias, version)
         return version
+
+    def _delete_abandoned_staging(self, name: str) -> None:
+        """Delete uploads left by killed registers on this host (their process is gone)."""
+        prefix = _staging_prefix()
+        for child in self._children(self._path(name), pafs.FileType.Directory):
+            pid = child[len(prefix) :].split("-", 1)[0]
+            if child.startswith(prefix) and pid.isdigit() and not psutil.pid_exists(int(pid)):
+                with contextlib.suppress(OSError, ArrowException):
+                    self._fs.delete_dir(self._path(name, child))
 
     def _publish(self, name: str, staging: str) -> str:
         """Move a staged upload to the next free version number."""

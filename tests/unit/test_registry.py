@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -28,6 +32,13 @@ def make_artifact(folder: Path, files: dict[str, bytes] = FILES) -> Path:
 
 def read_tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 @pytest.fixture
@@ -168,15 +179,22 @@ def test_empty_or_missing_artifact_dir(registry: Registry, tmp_path: Path) -> No
             registry.register("m", folder)
 
 
-def test_leftover_staging_is_not_a_version(disk_registry: tuple[Registry, Path], artifact: Path) -> None:
+def test_leftover_staging_is_not_a_version_and_only_an_abandoned_one_is_deleted(
+    disk_registry: tuple[Registry, Path], artifact: Path
+) -> None:
     registry, root = disk_registry
     registry.register("m", artifact)
-    make_artifact(root / "m" / ".staging-0123abcd", {"model.json": b"{half"})  # a save killed mid-upload
+    host = socket.gethostname()
+    abandoned = f".staging-{host}-{dead_pid()}-0123abcd"  # a register killed mid-upload
+    running = f".staging-{host}-{os.getpid()}-4567ef01"  # a register still copying, in this process
+    elsewhere = ".staging-other-host-1-89ab"  # another host's: its pid means nothing here
+    for staging in (abandoned, running, elsewhere):
+        make_artifact(root / "m" / staging, {"model.json": b"{half"})
     assert registry.list_versions("m") == ["1"]
     assert registry.resolve("m") == ("m", "1")
     assert registry.register("m", artifact) == "2"
     assert registry.resolve("m:latest") == ("m", "2")
-    assert sorted(p.name for p in (root / "m").iterdir()) == [".staging-0123abcd", "1", "2", "aliases"]
+    assert sorted(p.name for p in (root / "m").iterdir()) == sorted([running, elsewhere, "1", "2", "aliases"])
 
 
 def test_list_models_ignores_names_without_versions(disk_registry: tuple[Registry, Path], artifact: Path) -> None:

@@ -38,6 +38,7 @@ class ScenarioResult:
     rows_expected: int | None = None
     failures: int = 0  # lost requests, 5xx answers, lost or duplicated rows, ... (what the scenario promises none of)
     passed: bool = True
+    details: str = ""  # the measured figures behind the row, one line
 
     def cells(self) -> dict[str, str]:
         answered = "-" if self.sent is None else f"{self.answered}/{self.sent}"
@@ -82,4 +83,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
                                    "scenarios": [asdict(r) for r in BOARD.results]}, indent=2) + "\n")
     terminalreporter.write_sep("=", f"reliability ({'full' if FULL else 'small'} size)")
     terminalreporter.write_line(BOARD.table())
+    for result in BOARD.results:
+        if result.details:
+            terminalreporter.write_line(f"- {result.scenario}: {result.details}")
     terminalreporter.write_line(f"written: {RESULTS}")

@@ -254,7 +254,8 @@ def test_batch_job_survives_a_killed_worker_node(trained_run: TrainedRun, digits
     duplicated = sorted(path for path, seen in counts.items() if seen > 1)
     unexpected = sorted(set(counts) - set(expected))
     error_rows = {row["path"] for row in rows if row["error"]}
-    print(f"\nbatch / worker node killed ({where}, {wall:.0f} s): " + "; ".join(events))
+    details = f"{len(rows)} rows, {len(error_rows)} error rows; " + "; ".join(events)
+    print(f"\nbatch / worker node killed ({where}, {wall:.0f} s): {details}")
     failures = len(missing) + sum(counts[path] - 1 for path in duplicated) + len(unexpected)
     recovery = "".join([" + fresh node" if any("fresh worker node" in e for e in events) else "",
                         " + --resume" if len(logs) > 1 else ""])
@@ -265,6 +266,7 @@ def test_batch_job_survives_a_killed_worker_node(trained_run: TrainedRun, digits
             faults=f"SIGKILL worker node mid-job ({where}){recovery}",
             bad_inputs=f"{len(bad)} undecodable files", rows_written=len(rows), rows_expected=len(expected),
             failures=failures, passed=failures == 0 and error_rows == bad and killed_mid_job and crash is None,
+            details=details,
         )
     )
     context = "; ".join(events) + "\n" + "\n".join(f"--- {log.name}\n{tail(log)}" for log in logs)
@@ -318,11 +320,12 @@ def test_training_resumes_after_a_failed_worker(scoreboard, tmp_path: Path, monk
         "full history": all(len(history.get(key, [])) == TRAIN_EPOCHS for key in ("loss", "val_loss")),
     }
     failed = [name for name, ok in checks.items() if not ok]
-    print(f"\ntraining / worker failure ({wall:.0f} s): failed checks {failed or 'none'}")
+    details = ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in checks.items())
+    print(f"\ntraining / worker failure ({wall:.0f} s): {details}")
     scoreboard.record(ScenarioResult(
         scenario="training: worker fails", load=f"60 images, {TRAIN_EPOCHS} epochs, 1 worker, {wall:.0f} s",
         faults=f"Train worker fails at start of epoch {FAIL_AT_EPOCH} (injected)", bad_inputs="-",
-        failures=0 if not failed else 1, passed=not failed,
+        failures=0 if not failed else 1, passed=not failed, details=details,
     ))
     assert not failed, f"{failed}\nstderr:\n{result.stderr[-3000:]}"
 
@@ -384,8 +387,9 @@ def test_registry_killed_during_register_shows_nothing_half_written(scoreboard, 
         log = child.communicate(timeout=30)[0].decode(errors="replace")
         after_kill = registry_view(registry)
         leftovers = sorted(p.name for p in (root / MODEL).glob(".staging-*"))
-        again = registry.register(MODEL, small)
+        again = registry.register(MODEL, small)  # also deletes the killed register's staging folder
         after_register = registry_view(registry)
+        left_after = sorted(p.name for p in (root / MODEL).glob(".staging-*"))
         listed = run_cli(["models", "list", "--registry", root])
     finally:
         shutil.rmtree(big, ignore_errors=True)
@@ -394,15 +398,18 @@ def test_registry_killed_during_register_shows_nothing_half_written(scoreboard, 
     # Versions that appeared, plus a `latest` (or any alias) moved by the killed register.
     new_versions = set(after_kill["versions"]) - set(before["versions"])
     half_written = len(new_versions) + int(after_kill["aliases"] != before["aliases"])
-    print(f"\nregistry / register killed ({wall:.1f} s): {staged_bytes >> 20} MiB of {BIG_FILE_MB} staged at the kill; "
-          f"leftovers {leftovers}; next register got version {again}")
+    details = (f"{staged_bytes >> 20} MiB of {BIG_FILE_MB} staged at the kill; versions and aliases unchanged: "
+               f"{'yes' if after_kill == before else 'NO'}; staging folders left {len(leftovers)}, after the next "
+               f"register {len(left_after)}; next register got version {again}")
+    print(f"\nregistry / register killed ({wall:.1f} s): {details}")
     ok = (mid_copy and half_written == 0 and again == "2" and after_register["latest"] == (MODEL, "2")
-          and after_register["versions"] == ["1", "2"] and ".staging" not in listed.stdout)
+          and after_register["versions"] == ["1", "2"] and ".staging" not in listed.stdout and not left_after)
     scoreboard.record(ScenarioResult(
         scenario="registry: register killed", load=f"{BIG_FILE_MB} MiB model, {wall:.1f} s",
-        faults="SIGKILL during register (mid-copy)", bad_inputs="-", failures=half_written, passed=ok,
+        faults="SIGKILL during register (mid-copy)", bad_inputs="-", failures=half_written, passed=ok, details=details,
     ))
     assert mid_copy, f"the kill did not land mid-copy ({staged_bytes} bytes staged):\n{log}"
     assert after_kill == before, f"visible after the kill: {after_kill}; before: {before}"
     assert again == "2" and after_register["versions"] == ["1", "2"] and after_register["latest"] == (MODEL, "2")
     assert listed.exit_code == 0 and ".staging" not in listed.stdout, listed.stdout
+    assert len(leftovers) == 1 and not left_after, (leftovers, left_after)

@@ -316,12 +316,13 @@ def test_load_with_good_and_bad_uploads_answers_every_request(deployed: Deployed
         good_sent = [o for o in outcomes if o.kind.good]
         latencies = sorted(o.ended - o.started for o in good_sent if o.status == 200)
         p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan")
-        print(f"\nload: {len(outcomes)} requests in {scale.load_seconds:.0f} s by {scale.clients} clients "
+        row["details"] = (f"{len(outcomes)} requests in {scale.load_seconds:.0f} s by {scale.clients} clients "
               f"({len(good_sent)} good, {len(outcomes) - len(good_sent)} bad): {summary(outcomes)}; "
               f"good p95 {p95:.2f} s; {sum(o.overloaded for o in outcomes)} overloaded (503 + Retry-After); "
               f"replica RSS MiB after warm-up {[round(v / 2**20) for v in warm_rss.values()]}, "
               f"after load {[round(after_rss.get(k, 0) / 2**20) for k in warm_rss]}; "
               f"test {time.monotonic() - started:.1f} s")
+        print(f"\nload: {row['details']}")
 
         assert not unanswered, f"{len(unanswered)} requests unanswered, e.g. {[o.error for o in unanswered[:3]]}"
         assert not server_errors, f"5xx answers: {[(o.kind.name, o.status, o.code) for o in server_errors[:5]]}"
@@ -381,11 +382,12 @@ def test_a_killed_classifier_replica_is_replaced_under_load(deployed: Deployed, 
         after = [o for o in outcomes if o.started >= times["ready"]]
         row.update(answered=sum(o.answered for o in outcomes), sent=len(outcomes), failures=len(failed))
         new = {r["actor_id"] for r in result["replicas"]} - {r["actor_id"] for r in before}
-        print(f"\nreplica kill: {len(outcomes)} requests by {scale.clients} clients: {summary(outcomes)}; "
+        row["details"] = (f"{len(outcomes)} requests by {scale.clients} clients: {summary(outcomes)}; "
               f"{load.clients} clients / {result['in_flight']} requests in flight at the kill; {len(failed)} failed "
               f"({sorted({o.code or o.error[:60] for o in failed})}); replaced in {times['replaced'] - times['killed']:.1f} s, "
               f"/readyz 200 {times['ready'] - times['killed']:.1f} s after the kill; {len(after)} requests after, "
               f"{sum(o.status == 200 for o in after)} answered 200; test {time.monotonic() - started:.1f} s")
+        print(f"\nreplica kill: {row['details']}")
 
         assert result["gone"], "the killed replica's process is still running"
         assert len(new) == 1, f"expected one new Classifier replica; new actors: {new}"
@@ -513,9 +515,10 @@ def test_with_a_token_only_probes_answer_without_it_and_no_cors(deployed: Deploy
                 problems.append(f"POST /v1/classify with the token: {answer.status_code} {answer.text[:200]}")
 
         row.update(answered=answered, sent=sent, failures=len(let_through) + len(problems))
-        print(f"\nsecurity: {len(operations)} operations in the OpenAPI spec + {len(routes) - len(operations)} other "
+        row["details"] = (f"{len(operations)} operations in the OpenAPI spec + {len(routes) - len(operations)} other "
               f"routes + {len(odd)} odd paths, {sent} probing requests, {answered} answered; {len(let_through)} "
               f"routes let a request through {let_through or ''}; other problems: {problems or 'none'}; redeploy "
               f"with the token {deployed_s:.1f} s, test {time.monotonic() - started:.1f} s")
+        print(f"\nsecurity: {row['details']}")
         assert not let_through, f"routes that let a request through without the token: {let_through}"
         assert not problems, "\n".join(problems)

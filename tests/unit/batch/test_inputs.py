@@ -4,6 +4,8 @@ size limits, FIFOs and allowed roots."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -117,3 +119,46 @@ def test_a_symlink_out_of_the_allowed_roots_is_refused_and_one_inside_is_read(im
         read_file(location, local_file(image_tree / "out.png"), DecodeLimits(), roots)
     assert read_file(location, local_file(image_tree / "in.png"), DecodeLimits(), roots) == (image_tree / "a.png").read_bytes()
     assert read_file(location, local_file(image_tree / "out.png"), DecodeLimits()) == b"secret"  # no roots: no limit
+
+
+NOBODY = 65534
+
+
+def read_error(location: Location, file: ListedFile) -> str:
+    """The cause read_file gives for `file`, read without root's power to read any file: as root, in a forked
+    child that switched to uid/gid 65534 first."""
+    def cause() -> str:
+        try:
+            read_file(location, file, DecodeLimits())
+        except ImageDecodeError as exc:
+            return exc.cause
+        return "read"
+
+    if os.geteuid() != 0:
+        return cause()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, report, exit without running pytest's cleanup
+        try:
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, cause().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end, "rb") as answer:
+        return answer.read().decode()
+
+
+def test_an_unreadable_file_is_a_decode_error_naming_permission_denied() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="imgclf-unreadable-"))  # not below pytest's 0700 temp folders
+    try:
+        folder.chmod(0o755)
+        write_image(folder / "locked.png")
+        (folder / "locked.png").chmod(0)
+        location = Location.parse(str(folder))
+        (listed,) = list_images(location)
+        assert read_error(location, listed) == "cannot read file: Permission denied"
+    finally:
+        shutil.rmtree(folder)
