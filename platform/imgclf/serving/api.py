@@ -188,14 +188,21 @@ class ApiIngress:
         return resize_image(image, self.input_size) if self.input_size else image
 
     async def predict(self, image: np.ndarray) -> dict[str, Any]:
-        """The Classifier's answer; 503 with Retry-After when it is overloaded or a replica is gone."""
+        """The Classifier's answer; a replica that died mid-request is replaced by another one up to
+        `replica_retries` times; 503 with Retry-After when it is overloaded or no replica is left."""
         retry = {"Retry-After": str(self.config.retry_after_s)}
-        try:
-            answer = await self.classifier.classify.remote(image)
-        except BackPressureError as exc:
-            raise ApiError(503, "overloaded", "the model is at capacity; retry shortly", retry) from exc
-        except RayActorError as exc:
-            raise ApiError(503, "replica_unavailable", "a model replica went away; retry shortly", retry) from exc
+        for attempt in range(self.config.replica_retries + 1):
+            try:
+                answer = await self.classifier.classify.remote(image)
+                break
+            except BackPressureError as exc:
+                raise ApiError(503, "overloaded", "the model is at capacity; retry shortly", retry) from exc
+            except RayActorError as exc:
+                if attempt == self.config.replica_retries:
+                    raise ApiError(503, "replica_unavailable", "a model replica went away; retry shortly",
+                                   retry) from exc
+                LOG.warning("a Classifier replica died while classifying (%s); sending the image again",
+                            type(exc).__name__)
         self.input_size = answer["input_size"]
         self.last_model = f"{answer['name']}:{answer['version']}"
         return answer

@@ -49,12 +49,16 @@ class ApiConfig:
     default_top_k: int = 3
     max_top_k: int = 100
     retry_after_s: int = 1
+    # A classification whose Classifier replica died is sent again (to a live replica) this many times before
+    # the client gets 503 replica_unavailable: classifying is idempotent.
+    replica_retries: int = 2
 
     def __post_init__(self) -> None:
         check_int_range("max_body_bytes", self.max_body_bytes, 1, 2**31)
         check_int_range("default_top_k", self.default_top_k, 1, self.max_top_k)
         check_int_range("max_top_k", self.max_top_k, 1, 10_000)
         check_int_range("retry_after_s", self.retry_after_s, 1, 3600)
+        check_int_range("replica_retries", self.replica_retries, 0, 10)
 
     @property
     def limits(self) -> DecodeLimits:

@@ -97,6 +97,31 @@ def test_ray_job_submit_runs_batch_classify(head: HeadNode, images: Path, traine
     check_output(out, images)
 
 
+def test_a_job_whose_output_is_outside_the_allowed_roots_fails_with_one_line(head: HeadNode, images: Path,
+                                                                             trained_run: TrainedRun,
+                                                                             tmp_path: Path) -> None:
+    """The cluster's $IMGCLF_ALLOWED_ROOTS (here set for the job through its runtime env) refuses an output folder
+    outside the roots before any work: the job FAILS, its log says why in one line, nothing is written."""
+    out = tmp_path / "out"
+    roots = f"{images}:{trained_run.registry.resolve()}"
+    command = [
+        str(RAY), "job", "submit", "--address", head.dashboard_url, "--working-dir", str(REPO_ROOT),
+        "--runtime-env-json", json.dumps({"excludes": EXCLUDES, "env_vars": {"IMGCLF_ALLOWED_ROOTS": roots}}),
+        "--", "python", "jobs/batch_classify.py", *classify_options(images, out, trained_run),
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=venv_env(),
+                          timeout=JOB_TIMEOUT_S)
+    assert done.returncode != 0, done.stdout[-4000:]
+
+    client = JobSubmissionClient(head.dashboard_url)
+    job = next(job for job in client.list_jobs() if f"--output {out} " in job.entrypoint)
+    assert job.status == JobStatus.FAILED
+    refusals = [line for line in client.get_job_logs(job.submission_id).splitlines() if "imgclf: error:" in line]
+    assert refusals == [f"imgclf: error: output {out} is outside the allowed roots {images}, "
+                        f"{trained_run.registry.resolve()} ($IMGCLF_ALLOWED_ROOTS)"], refusals
+    assert not out.exists()
+
+
 def test_imgclf_jobs_submit_status_and_logs(head: HeadNode, images: Path, trained_run: TrainedRun,
                                             tmp_path: Path) -> None:
     out = tmp_path / "out"

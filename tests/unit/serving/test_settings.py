@@ -1,0 +1,33 @@
+"""The Api deployment's user_config: what serve_config.yaml ships parses, bad values are refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from imgclf.errors import ConfigError
+from imgclf.serving.settings import ApiConfig
+
+SERVE_CONFIG = Path(__file__).resolve().parents[3] / "serve_config.yaml"
+
+
+def shipped_api_user_config() -> dict:
+    (app,) = yaml.safe_load(SERVE_CONFIG.read_text())["applications"]
+    return next(d for d in app["deployments"] if d["name"] == "Api")["user_config"]
+
+
+def test_the_shipped_user_config_parses_with_retries_for_a_lost_replica() -> None:
+    config = ApiConfig.from_mapping(shipped_api_user_config())
+    assert config.replica_retries == 2 and config.retry_after_s == 1
+    assert config.limits.max_bytes == config.max_body_bytes == 10 * 2**20
+
+
+@pytest.mark.parametrize("values, named", [({"replica_retries": -1}, "replica_retries"),
+                                           ({"replica_retries": 11}, "replica_retries"),
+                                           ({"retry_after_s": 0}, "retry_after_s"),
+                                           ({"retries": 1}, "unknown setting Api user_config.retries")])
+def test_bad_values_are_refused_naming_the_setting(values: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        ApiConfig.from_mapping(values)
