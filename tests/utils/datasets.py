@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from imgclf.data.digits import write_digits
+from utils.images import truncated
 
 
 def write_digits_subset(folder: Path, *, per_class: int, size: int = 32) -> Path:
@@ -19,4 +20,15 @@ def write_digits_subset(folder: Path, *, per_class: int, size: int = 32) -> Path
         for path in sorted(class_folder.glob("*.png"))[:per_class]:
             shutil.move(str(path), target / path.name)
     shutil.rmtree(scratch)
+    return folder
+
+
+def write_digit_files_and_a_broken_one(folder: Path, digits_dir: Path, *, good: int, broken_name: str) -> Path:
+    """`good` digit PNGs (one each from classes 0, 1, ...) and one PNG cut in half named `broken_name`."""
+    folder.mkdir(parents=True)
+    for digit in range(good):
+        sample = sorted((digits_dir / str(digit)).glob("*.png"))[0]
+        shutil.copy(sample, folder / f"digit{digit}-{sample.name}")
+    sample = sorted((digits_dir / "9").glob("*.png"))[0]
+    (folder / broken_name).write_bytes(truncated(sample.read_bytes()))
     return folder

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,8 +14,8 @@ import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from imgclf.submit import EXCLUDES, TERMINAL_STATUSES
+from utils.datasets import write_digit_files_and_a_broken_one
 from utils.digits_run import TrainedRun
-from utils.images import truncated
 from utils.ray_head import RAY, VENV_BIN, HeadNode, free_port, ray_head, venv_env
 
 pytestmark = pytest.mark.slow
@@ -41,14 +40,8 @@ def head() -> Iterator[HeadNode]:
 @pytest.fixture(scope="module")
 def images(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """GOOD_FILES digit PNGs (from different classes) and one PNG cut in half."""
-    folder = tmp_path_factory.mktemp("job-images") / "images"
-    folder.mkdir()
-    for digit in range(GOOD_FILES):
-        sample = sorted((digits_dir / str(digit)).glob("*.png"))[0]
-        shutil.copy(sample, folder / f"digit{digit}-{sample.name}")
-    sample = sorted((digits_dir / "0").glob("*.png"))[0]
-    (folder / CORRUPT).write_bytes(truncated(sample.read_bytes()))
-    return folder
+    return write_digit_files_and_a_broken_one(tmp_path_factory.mktemp("job-images") / "images", digits_dir,
+                                              good=GOOD_FILES, broken_name=CORRUPT)
 
 
 def classify_options(images: Path, out: Path, trained_run: TrainedRun) -> list[str]:

@@ -3,7 +3,6 @@ Pushgateway, read back from the gateway's /metrics."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Iterator
@@ -15,8 +14,8 @@ from imgclf.batch.job import run_batch
 from imgclf.config import BatchSettings
 from imgclf.errors import ConfigError
 from imgclf.local_cluster import free_port
+from utils.datasets import write_digit_files_and_a_broken_one
 from utils.digits_run import TrainedRun
-from utils.images import truncated
 from utils.pushgateway import pushed, pushgateway
 
 pytestmark = pytest.mark.slow
@@ -35,15 +34,9 @@ def gateway() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def images(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """GOOD_FILES digit PNGs and BAD_FILES PNG cut in half."""
-    folder = tmp_path_factory.mktemp("pushed-images") / "images"
-    folder.mkdir()
-    for digit in range(GOOD_FILES):
-        sample = sorted((digits_dir / str(digit)).glob("*.png"))[0]
-        shutil.copy(sample, folder / f"digit{digit}.png")
-    sample = sorted((digits_dir / "9").glob("*.png"))[0]
-    (folder / "broken.png").write_bytes(truncated(sample.read_bytes()))
-    return folder
+    """GOOD_FILES digit PNGs (from different classes) and one PNG cut in half."""
+    return write_digit_files_and_a_broken_one(tmp_path_factory.mktemp("pushed-images") / "images", digits_dir,
+                                              good=GOOD_FILES, broken_name="broken.png")
 
 
 def settings(images: Path, out: Path, trained_run: TrainedRun, gateway: str) -> BatchSettings:
