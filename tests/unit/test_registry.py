@@ -267,3 +267,12 @@ def test_version_uri(registry: Registry, artifact: Path) -> None:
     uri = registry.version_uri("m:latest")
     assert uri.endswith("/m/1")
     assert uri.startswith(registry.root.split("://")[0] + "://" if "://" in registry.root else "/")
+
+
+@pytest.mark.parametrize("ref", ["../outside", "/tmp/model", "m/../../etc", "m:../../1", "./m", "M"])
+def test_a_model_reference_cannot_name_a_path_outside_the_registry(registry: Registry, artifact: Path,
+                                                                   ref: str) -> None:
+    """Serving and batch jobs load what a reference resolves to: only names and versions inside the root."""
+    registry.register("m", artifact)
+    with pytest.raises((ConfigError, ModelNotFoundError)):
+        registry.local_path(ref)
