@@ -1,15 +1,15 @@
-"""A Gradio Blocks page around any `classify(image_file) -> {label: confidence}` function."""
+"""A Gradio Blocks page around any `classify(image_file) -> {label: confidence}` function (plain or async)."""
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import gradio as gr
 
 from gradio_app.components import ImageFile
 
-ClassifyFn = Callable[[str], Mapping[str, float]]
-DescribeFn = Callable[[], str]
+ClassifyFn = Callable[[str], Mapping[str, float] | Awaitable[Mapping[str, float]]]
+DescribeFn = Callable[[], str | Awaitable[str]]
 
 
 def build_page(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gradio as gr
-from ray.serve.handle import DeploymentHandle
 
 from imgclf.data.scan import is_image_name
 from imgclf.serving.http_errors import ApiError
@@ -32,31 +32,28 @@ def example_images(folder: str | None, limit: int = MAX_EXAMPLES) -> list[str]:
 
 
 class PageBackend:
-    """The page's classify and describe functions (Gradio runs them in worker threads, off the event loop)."""
+    """The page's classify and describe functions: coroutines Gradio awaits on the app's event loop, so the page
+    goes through the same `prepare` and `predict` (with its replica retries) as the HTTP API."""
 
     def __init__(self, ingress: ApiIngress) -> None:
         self.ingress = ingress
 
-    @property
-    def classifier(self) -> DeploymentHandle:
-        return self.ingress.classifier
-
-    def classify(self, path: str | None) -> dict[str, float]:
+    async def classify(self, path: str | None) -> dict[str, float]:
         if not path:
             raise gr.Error("Choose an image first.")
         try:
-            image = self.ingress.prepare(Path(path).read_bytes(), Path(path).name)
-            answer = self.classifier.classify.remote(image).result()
+            data = await asyncio.to_thread(Path(path).read_bytes)
+            image = await asyncio.to_thread(self.ingress.prepare, data, Path(path).name)
+            answer = await self.ingress.predict(image)
         except ApiError as exc:
+            if exc.status == 503:  # overloaded, or no replica answers: say so, keep serving
+                raise gr.Error(f"The model is busy or restarting ({exc.code}); try again in a moment.") from exc
             raise gr.Error(f"That file cannot be classified: {exc.message}.") from exc
-        except Exception as exc:  # noqa: BLE001 - overload or a lost replica: say so on the page, keep serving
-            raise gr.Error(f"The model is busy or restarting ({type(exc).__name__}); try again in a moment.") from exc
-        self.ingress.input_size = answer["input_size"]
         probabilities = dict(zip(answer["labels"], answer["probabilities"]))
         return dict(sorted(probabilities.items(), key=lambda item: -item[1])[: self.ingress.config.max_top_k])
 
-    def describe(self) -> str:
-        described = self.classifier.describe.remote().result()
+    async def describe(self) -> str:
+        described = await self.ingress.classifier.describe.remote()
         if described is None:
             return "No model is loaded yet."
         accuracy = (described["metrics"].get("test") or {}).get("accuracy")  # metrics.json: {"test": {...}, ...}
