@@ -143,10 +143,10 @@ def read_file(location: Location, file: ListedFile, limits: DecodeLimits,
 def read_local(file: ListedFile, limits: DecodeLimits, roots: AllowedRoots) -> bytes:
     path = os.fsdecode(file.source)
     if roots:
-        refusal = roots.refusal(path, "file")
-        if refusal:
-            raise InputNotAllowedError(file.shown, refusal)
-        path = os.path.realpath(path)  # open what was checked
+        real = os.path.realpath(path)
+        if not roots.holds(real):
+            raise InputNotAllowedError(file.shown, roots.refusal(path, "file"))
+        path = real  # open what was checked
     try:
         # O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer; fstat then refuses it.
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

@@ -102,7 +102,7 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
     started = time.monotonic()
     source, target = Location.parse(settings.input), Location.parse(settings.output)
     roots = AllowedRoots.resolve(settings.allowed_roots)
-    check_allowed(roots, {"input": source, "output": target}, settings.registry)
+    check_allowed(roots, {"input": source, "output": target, "registry": Location.parse(settings.registry)})
     name, version = Registry(settings.registry).resolve(settings.model)
     files = list_images(source)
     if settings.pushgateway:
@@ -147,16 +147,15 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
     return summary
 
 
-def check_allowed(roots: AllowedRoots, locations: dict[str, Location], registry: str) -> None:
-    """With allowed roots set, input, output and registry must be local folders below them (ConfigError)."""
+def check_allowed(roots: AllowedRoots, locations: dict[str, Location]) -> None:
+    """With allowed roots set, every location (input, output, registry) must be a local folder below them."""
     if not roots:
         return
     for what, location in locations.items():
         if not location.is_local:
             raise ConfigError(f"{what} {location.shown(location.base)} is not a local folder; ${ALLOWED_ROOTS_ENV} "
                               f"allows only folders below {', '.join(roots.folders)}")
-    for what, path in [*((what, location.base) for what, location in locations.items()), ("registry", registry)]:
-        refusal = roots.refusal(path, what)
+        refusal = roots.refusal(location.base, what)
         if refusal:
             raise ConfigError(refusal)
 
