@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from imgclf.config import (
+    BACKENDS,
     FEATURE_SETS,
+    INFERENCE_PRECISIONS,
     BatchSettings,
     MODEL_KINDS,
+    OptimizeSettings,
     PRECISIONS,
     TrainSettings,
     check_choice,
@@ -48,6 +51,23 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_backend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="auto",
+        help="auto: TensorFlow on a GPU node, else the fastest stored OpenVINO variant this CPU runs natively, else "
+        "TensorFlow (default: %(default)s)",
+    )
+    parser.add_argument("--precision", choices=INFERENCE_PRECISIONS,
+                        help="run at this precision (int8: the OpenVINO variant) (default: the model's own, or auto's)")
+
+
+def add_guard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-accuracy-drop", type=float,
+                        help="refuse a variant whose test accuracy drops more than this many points (default: 0.5)")
+    parser.add_argument("--calibration-images", type=positive_int,
+                        help="int8 calibration images from the training split (default: 300)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imgclf", description="Image classification on Ray: VGG16, KNN, decision tree.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -75,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="seed for the split, initialisation and shuffling (default: 42)")
     train.add_argument("--name", help="model name prefix in the registry (default: the data folder's name)")
     train.add_argument("--output", type=Path, help="folder for run reports (default: runs)")
+    train.add_argument("--optimize", type=comma_list, metavar="PRECISIONS",
+                       help=f"after training, make these OpenVINO variants ({','.join(INFERENCE_PRECISIONS)}) of "
+                       "every model with a network (`imgclf optimize`)")
+    add_guard_options(train)
     cluster = train.add_argument_group("Ray cluster")
     cluster.add_argument(
         "--address",
@@ -98,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", choices=("test", "all"), default="test",
         help="test: the test files of the model's own manifest; all: every image in --data (default: %(default)s)",
     )
-    evaluate.add_argument("--precision", choices=PRECISIONS, help="override the model's inference precision")
+    add_backend(evaluate)
     evaluate.add_argument("--output", type=Path, default=Path("runs"), help="report folder parent (default: %(default)s)")
     add_registry(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
@@ -107,10 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", help="NAME, NAME:VERSION or NAME:ALIAS")
     predict.add_argument("images", nargs="+", type=Path)
     predict.add_argument("--top-k", type=positive_int, default=3, help="labels to show per image (default: %(default)s)")
-    predict.add_argument("--precision", choices=PRECISIONS, help="override the model's inference precision")
+    add_backend(predict)
     predict.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
     add_registry(predict)
     predict.set_defaults(handler=cmd_predict)
+
+    optimize = commands.add_parser(
+        "optimize", help="compile OpenVINO variants (int8, bf16, fp32) of a registered model behind an accuracy guard",
+        description="Convert the model with OpenVINO (int8: quantized with NNCF on its training split), score each "
+        "variant on the model's test split next to TensorFlow fp32, and store the ones within the guard in the same "
+        "registry version under variants/. Exits 1 when a variant is refused.",
+    )
+    optimize.add_argument("model", help="NAME, NAME:VERSION or NAME:ALIAS")
+    optimize.add_argument("--precision", dest="precisions", action="append", choices=INFERENCE_PRECISIONS,
+                          help="a variant to make; repeat for several (default: int8)")
+    optimize.add_argument("--data", help="the dataset folder the model was trained on (default: the one recorded)")
+    add_guard_options(optimize)
+    add_registry(optimize)
+    optimize.set_defaults(handler=cmd_optimize)
 
     classify = commands.add_parser(
         "classify", help="classify every image below a folder or URI into Parquet files (Ray Data, streaming)"
@@ -188,7 +226,7 @@ def add_classify_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embeddings", action="store_true", help="also write each image's embedding vector")
     parser.add_argument("--resume", action="store_true", help="skip files already in the output; continue a stopped job")
     parser.add_argument("--rows-per-file", type=positive_int, default=1000, help="rows per Parquet file (default: %(default)s)")
-    parser.add_argument("--precision", choices=PRECISIONS, help="override the model's inference precision")
+    add_backend(parser)
     parser.add_argument("--pushgateway", help="Prometheus Pushgateway URL to push the job's metrics to")
     parser.add_argument("--push-interval", type=float, default=15.0, help="seconds between pushes (default: %(default)s)")
     parser.add_argument("--job-name", help="the metrics' job label (default: the Ray job's id)")
@@ -209,7 +247,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         input=args.input, output=args.output, model=args.model, registry=args.registry, top_k=args.top_k,
         batch_size=args.batch_size, concurrency=args.concurrency, cpus_per_actor=args.cpus_per_actor,
         gpus_per_actor=args.gpus_per_worker, embeddings=args.embeddings, resume=args.resume,
-        rows_per_file=args.rows_per_file, precision=args.precision, pushgateway=args.pushgateway,
+        rows_per_file=args.rows_per_file, backend=args.backend, precision=args.precision, pushgateway=args.pushgateway,
         push_interval_s=args.push_interval, job_name=args.job_name, address=args.address,
         progress=sys.stderr.isatty(),
     )
@@ -428,6 +466,11 @@ def train_settings(args: argparse.Namespace) -> TrainSettings:
             "precision": args.precision,
         },
         "baselines": {"feature_sets": args.features},
+        "optimize": {
+            "precisions": args.optimize,
+            "max_accuracy_drop": args.max_accuracy_drop,
+            "calibration_images": args.calibration_images,
+        },
         "cluster": {
             "address": args.address,
             "workers": args.workers,
@@ -523,7 +566,7 @@ def open_model(args: argparse.Namespace) -> tuple[str, Path, Any]:
     name, version = registry.resolve(args.model)
     reference = f"{name}:{version}"
     folder = registry.local_path(reference)
-    return reference, folder, load_classifier(folder, precision=args.precision)
+    return reference, folder, load_classifier(folder, backend=args.backend, precision=args.precision)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -542,6 +585,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(report.read_text())
     print(f"report: {report}")
     return 0
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from imgclf.optimization.optimize import optimize_model
+    from imgclf.registry import Registry
+
+    settings = drop_unset({"precisions": args.precisions or ["int8"], "max_accuracy_drop": args.max_accuracy_drop,
+                           "calibration_images": args.calibration_images, "data_dir": args.data})
+    outcomes = optimize_model(Registry(args.registry), args.model, OptimizeSettings(**settings))
+    for outcome in outcomes:
+        print(outcome.line())
+    return 0 if all(outcome.kept for outcome in outcomes) else 1
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -14,7 +14,9 @@ from imgclf.errors import ConfigError
 
 MODEL_KINDS = ("vgg16", "knn", "dt")
 FEATURE_SETS = ("pixels", "embeddings")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16")  # what TensorFlow runs (training, and inference on the tensorflow backend)
+INFERENCE_PRECISIONS = ("fp32", "bf16", "int8")  # int8 only as a compiled OpenVINO variant
+BACKENDS = ("auto", "tensorflow", "openvino")
 WEIGHTS_KEYWORDS = ("imagenet", "none")
 TREE_CRITERIA = ("gini", "entropy", "log_loss")
 MAX_NEIGHBORS = 1000
@@ -41,6 +43,15 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     """Raise ConfigError naming the setting, the allowed values and what was got."""
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def check_inference_choice(backend: Any, precision: Any) -> None:
+    """A backend of BACKENDS and a precision of INFERENCE_PRECISIONS (or None: the model's own)."""
+    check_choice("backend", backend, BACKENDS)
+    if precision is not None:
+        check_choice("precision", precision, INFERENCE_PRECISIONS)
+    if backend == "tensorflow" and precision == "int8":
+        raise ConfigError("precision int8 runs only as a compiled OpenVINO variant: use backend openvino or auto")
 
 
 def check_int_range(name: str, value: Any, low: int, high: int) -> None:
@@ -206,6 +217,25 @@ def check_positive_number(name: str, value: Any) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OptimizeSettings:
+    """Compiled OpenVINO variants of a registered model and the accuracy guard each must pass to be kept."""
+
+    precisions: tuple[str, ...] = ()
+    max_accuracy_drop: float = 0.5  # points of test accuracy below the TensorFlow fp32 model
+    calibration_images: int = 300  # int8 calibration: at most this many images of the training split
+    data_dir: str | None = None  # where the manifest's images are; None: the folder recorded at training
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precisions", tuple(dict.fromkeys(self.precisions)))
+        for precision in self.precisions:
+            check_choice("optimize precision", precision, INFERENCE_PRECISIONS)
+        if isinstance(self.max_accuracy_drop, bool) or not isinstance(self.max_accuracy_drop, (int, float)) \
+                or not 0 <= self.max_accuracy_drop <= 100:
+            raise ConfigError(f"max_accuracy_drop must be a number of points in [0, 100]; got {self.max_accuracy_drop!r}")
+        check_int_range("calibration_images", self.calibration_images, 1, 100_000)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainSettings:
     """Everything one training run needs; `data_dir` is the only required value."""
 
@@ -221,6 +251,7 @@ class TrainSettings:
     baselines: BaselineSettings = field(default_factory=BaselineSettings)
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    optimize: OptimizeSettings = field(default_factory=OptimizeSettings)  # variants made after training
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -268,6 +299,7 @@ class BatchSettings:
     embeddings: bool = False
     resume: bool = False
     rows_per_file: int = 1000
+    backend: str = "auto"
     precision: str | None = None
     pushgateway: str | None = None
     push_interval_s: float = 15.0
@@ -292,8 +324,7 @@ class BatchSettings:
             check_positive_number("cpus_per_actor", self.cpus_per_actor)
         if self.gpus_per_actor is not None and self.gpus_per_actor != 0:
             check_positive_number("gpus_per_actor", self.gpus_per_actor)
-        if self.precision is not None:
-            check_choice("precision", self.precision, PRECISIONS)
+        check_inference_choice(self.backend, self.precision)
         check_positive_number("push_interval_s", self.push_interval_s)
         for root in self.allowed_roots:
             if "://" in root or not os.path.isabs(os.path.expanduser(root)):
@@ -338,6 +369,7 @@ NESTED_SETTINGS: dict[str, type] = {
     "baselines": BaselineSettings,
     "limits": DecodeLimits,
     "cluster": ClusterSettings,
+    "optimize": OptimizeSettings,
 }
 
 

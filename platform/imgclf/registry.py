@@ -198,14 +198,43 @@ class Registry:
             self._write_alias(name, alias, version)
         return version
 
+    def add_to_version(self, ref: str | ModelRef, folder: str, artifact_dir: str | os.PathLike[str]) -> str:
+        """Publish a local folder as `folder` (e.g. `variants/openvino-int8`) inside a version, staged and moved
+        into place like a version; an older copy of that folder is replaced. Returns the published path."""
+        name, version = self.resolve(ref)
+        parent, _, leaf = folder.rstrip("/").rpartition("/")
+        if not re.match(MODEL_NAME_PATTERN, leaf) or any(not re.match(MODEL_NAME_PATTERN, p) for p in parent.split("/") if p):
+            raise ConfigError(f"folder must be a relative path of names matching {MODEL_NAME_PATTERN}; got {folder!r}")
+        base = self._path(name, version, *filter(None, parent.split("/")))
+        self._delete_abandoned_staging_below(base)
+        staging = _join(base, f"{_staging_prefix()}{os.getpid()}-{uuid.uuid4().hex}")
+        target, retired = _join(base, leaf), _join(base, f".retired-{uuid.uuid4().hex}")
+        try:
+            with _io(staging):
+                self._fs.create_dir(staging, recursive=True)
+                _copy_tree(_LOCAL, str(Path(artifact_dir).resolve()), self._fs, staging)
+                if _exists(self._fs, target):
+                    _move_tree(self._fs, target, retired)
+                if not _move_tree(self._fs, staging, target):
+                    raise RegistryError(f"{target} was published by another writer at the same time")
+        finally:
+            with contextlib.suppress(OSError, ArrowException):
+                for leftover in (staging, retired):
+                    if _exists(self._fs, leftover):
+                        self._fs.delete_dir(leftover)
+        return target
+
     def _delete_abandoned_staging(self, name: str) -> None:
         """Delete uploads left by killed registers on this host (their process is gone)."""
+        self._delete_abandoned_staging_below(self._path(name))
+
+    def _delete_abandoned_staging_below(self, folder: str) -> None:
         prefix = _staging_prefix()
-        for child in self._children(self._path(name), pafs.FileType.Directory):
+        for child in self._children(folder, pafs.FileType.Directory):
             pid = child[len(prefix) :].split("-", 1)[0]
             if child.startswith(prefix) and pid.isdigit() and not psutil.pid_exists(int(pid)):
                 with contextlib.suppress(OSError, ArrowException):
-                    self._fs.delete_dir(self._path(name, child))
+                    self._fs.delete_dir(_join(folder, child))
 
     def _publish(self, name: str, staging: str) -> str:
         """Move a staged upload to the next free version number."""

@@ -118,7 +118,7 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
     resources = actor_resources(settings)
     spec = PredictorSpec(
         registry=settings.registry, name=name, version=version, input=settings.input, top_k=settings.top_k,
-        embeddings=settings.embeddings, limits=settings.limits, precision=settings.precision,
+        embeddings=settings.embeddings, limits=settings.limits, backend=settings.backend, precision=settings.precision,
         threads=math.ceil(resources.cpus), roots=roots, progress=counter,
     )
     reference = f"{name}:{version}"

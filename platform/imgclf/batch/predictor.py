@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ class PredictorSpec:
     top_k: int
     embeddings: bool
     limits: DecodeLimits
+    backend: str
     precision: str | None
     threads: float | None  # TensorFlow threads: the CPUs the actor reserved
     roots: AllowedRoots = AllowedRoots()  # every file read must resolve below these
@@ -51,7 +53,8 @@ class BatchPredictor:
         self.spec = spec
         self.location = Location.parse(spec.input)
         folder = Registry(spec.registry).local_path(f"{spec.name}:{spec.version}")
-        self.classifier = load_classifier(folder, precision=spec.precision)
+        self.classifier = load_classifier(folder, backend=spec.backend, precision=spec.precision,
+                                          threads=math.ceil(spec.threads) if spec.threads else None)
         self.schema = output_schema(embeddings=spec.embeddings)
 
     def __call__(self, batch: pa.Table) -> pa.Table:

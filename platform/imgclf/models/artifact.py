@@ -8,6 +8,7 @@ Joblib files are pickles: load them only from a registry you trust.
 from __future__ import annotations
 
 import json
+import logging
 import platform
 from datetime import datetime, timezone
 from importlib import metadata
@@ -17,18 +18,21 @@ from typing import Any
 import joblib
 
 from imgclf.errors import RegistryError
-from imgclf.models.classifier import Classifier, KerasClassifier, SklearnClassifier
+from imgclf.models.backends import BackendChoice, StoredVariant, choose_backend, cpu_flags
+from imgclf.models.classifier import Classifier, KerasClassifier, OpenVINOClassifier, SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
-from imgclf.models.keras_api import keras, precision_policy
+from imgclf.models.keras_api import keras, precision_policy, tf
 from imgclf.models.vgg import VGGArchitecture, build_vgg16, copy_weights
 
+LOG = logging.getLogger("imgclf")
 CARD_FILE = "model.json"
 LABELS_FILE = "labels.json"
 KERAS_FILE = "model.keras"
 ESTIMATOR_FILE = "model.joblib"
 EXTRACTOR_FILE = "extractor.keras"
+VARIANTS_DIR = "variants"  # compiled variants, one folder each: variants/openvino-int8/ ...
 FORMAT_VERSION = 1
-VERSIONED_PACKAGES = ("imgclf", "tensorflow", "tf-keras", "scikit-learn", "numpy", "pillow", "ray")
+VERSIONED_PACKAGES = ("imgclf", "tensorflow", "tf-keras", "scikit-learn", "numpy", "pillow", "ray", "openvino", "nncf")
 
 
 def framework_versions() -> dict[str, str]:
@@ -92,20 +96,70 @@ def read_card(folder: Path) -> dict[str, Any]:
         raise RegistryError(f"{folder} is not a model folder: cannot read {CARD_FILE} ({exc})") from exc
 
 
-def load_classifier(folder: str | Path, *, precision: str | None = None) -> Classifier:
-    """Load a model folder; `precision` (fp32/bf16) overrides the card's inference precision for VGG16."""
+def network_file(card: dict[str, Any]) -> str | None:
+    """The Keras network a model runs (and a variant compiles): the model itself for VGG16, the embedding
+    extractor for baselines on embeddings, None for baselines on pixels."""
+    if card["kind"] == "vgg16":
+        return KERAS_FILE
+    features = card.get("features", {})
+    return features.get("extractor") if features.get("kind") == "embeddings" else None
+
+
+def stored_variants(folder: Path) -> dict[str, StoredVariant]:
+    """The compiled variants of a model folder, keyed by precision (half-written `.staging` folders left out)."""
+    found = {}
+    for card_file in sorted((Path(folder) / VARIANTS_DIR).glob(f"[!.]*/{CARD_FILE}")):
+        try:
+            variant = StoredVariant.from_card(json.loads(card_file.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            LOG.warning("ignoring unreadable variant card %s: %s", card_file, exc)
+            continue
+        found[variant.precision] = variant
+    return found
+
+
+def gpu_visible() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def inference_choice(folder: Path, card: dict[str, Any], backend: str, precision: str | None) -> BackendChoice:
+    if network_file(card) is None and backend != "openvino":
+        return BackendChoice("scikit-learn", "fp32", None, "pixel features: no network to compile")
+    variants = stored_variants(folder) if network_file(card) else {}
+    return choose_backend(backend=backend, precision=precision, model_precision=card.get("precision", "fp32"),
+                          variants=variants, flags=cpu_flags(), has_gpu=gpu_visible())
+
+
+def load_classifier(
+    folder: str | Path, *, backend: str = "auto", precision: str | None = None, threads: int | None = None
+) -> Classifier:
+    """Load a model folder to run on `backend` (auto, tensorflow, openvino) at `precision` (None: the model's
+    own, or under auto the fastest variant this CPU runs natively); `threads` sizes OpenVINO's pool."""
     folder = Path(folder)
     card = read_card(folder)
-    common = {"labels": card["labels"], "input_size": card["input_size"], "card": card}
+    choice = inference_choice(folder, card, backend, precision)
+    LOG.info("%s runs on %s", card["name"], choice)
+    network = None
+    if choice.variant is not None:
+        from imgclf.models.openvino_backend import OpenVINONetwork
+
+        network = OpenVINONetwork(folder / VARIANTS_DIR / choice.variant, choice.precision, threads=threads)
+    return assemble_classifier(folder, card, choice, network)
+
+
+def assemble_classifier(folder: Path, card: dict[str, Any], choice: BackendChoice, network=None) -> Classifier:
+    """The Classifier of a model folder, running the compiled `network` when given, else its Keras files."""
+    common = {"labels": card["labels"], "input_size": card["input_size"], "card": card | {"inference": choice.describe()}}
     if card["kind"] == "vgg16":
-        model = load_keras_model(folder, card, precision or card.get("precision", "fp32"))
-        return KerasClassifier(model, **common)
+        if network is not None:
+            return OpenVINOClassifier(network, **common)
+        return KerasClassifier(load_keras_model(folder, card, choice.precision), **common)
     estimator = joblib.load(folder / ESTIMATOR_FILE)
     features_card = card["features"]
     if features_card["kind"] == "pixels":
         features = PixelFeatures(features_card["size"])
     else:
-        features = EmbeddingFeatures(keras.models.load_model(folder / features_card["extractor"], compile=False))
+        features = EmbeddingFeatures(network or keras.models.load_model(folder / features_card["extractor"], compile=False))
     return SklearnClassifier(estimator, features, **common)
 
 

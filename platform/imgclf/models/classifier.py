@@ -53,6 +53,18 @@ class KerasClassifier(Classifier):
         return predict_in_chunks(self._two_headed, batch, self.batch_size)
 
 
+class OpenVINOClassifier(Classifier):
+    """A compiled VGG16 variant whose network answers (embedding, probabilities) in one pass."""
+
+    def __init__(self, network, *, batch_size: int = 32, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.network = network
+        self.batch_size = batch_size
+
+    def embed_and_predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return predict_in_chunks(self.network, batch, self.batch_size)
+
+
 class SklearnClassifier(Classifier):
     def __init__(self, estimator, features: FeatureExtractor, **kwargs: Any) -> None:
         super().__init__(**kwargs)

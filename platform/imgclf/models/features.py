@@ -11,9 +11,9 @@ from imgclf.data.transforms import stack_images
 
 
 def predict_in_chunks(model, batch: np.ndarray, batch_size: int, *, progress: bool = False, desc: str = "predict"):
-    """A Keras model's float32 outputs for `batch`, run `batch_size` rows at a time: one array, or a tuple of
-    arrays for a model with several outputs."""
-    outputs = model.outputs if len(model.outputs) > 1 else [model.output]
+    """A network's float32 outputs for `batch`, run `batch_size` rows at a time: one array, or a tuple of
+    arrays for a network with several outputs. The network is a Keras model or an OpenVINONetwork."""
+    outputs = model.outputs
     collected: list[list[np.ndarray]] = [[] for _ in outputs]
     for start in tqdm(range(0, len(batch), batch_size), desc=desc, unit="batch", disable=not progress):
         predicted = model.predict_on_batch(batch[start : start + batch_size])
@@ -46,7 +46,7 @@ class PixelFeatures:
 
 
 class EmbeddingFeatures:
-    """Pooled output of a VGG16 convolutional base (a Keras model taking raw RGB uint8)."""
+    """Pooled output of a VGG16 convolutional base (a Keras model or its compiled variant, raw RGB uint8 in)."""
 
     def __init__(self, model, *, batch_size: int = 64, progress: bool = False) -> None:
         self.model = model

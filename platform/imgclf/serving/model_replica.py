@@ -42,6 +42,7 @@ class LoadedModel:
             "labels": list(self.classifier.labels),
             "input_size": self.classifier.input_size,
             "weights": card.get("weights"),
+            "inference": card.get("inference"),
             "created": card.get("created"),
             "metrics": self.evaluation,
         }
@@ -59,7 +60,8 @@ def load_model(config: ClassifierConfig) -> LoadedModel:
     folder = registry.local_path(f"{name}:{version}")
     metrics_file = folder / "metrics.json"
     evaluation = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    return LoadedModel(name, version, load_classifier(folder, precision=config.precision), evaluation)
+    classifier = load_classifier(folder, backend=config.backend, precision=config.precision)
+    return LoadedModel(name, version, classifier, evaluation)
 
 
 @serve.deployment(name="Classifier", max_ongoing_requests=16)

@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from imgclf.config import (
-    PRECISIONS,
     DecodeLimits,
     build_dataclass,
-    check_choice,
+    check_inference_choice,
     check_int_range,
     check_positive_number,
     default_registry,
@@ -23,15 +22,15 @@ class ClassifierConfig:
 
     model: str
     registry: str = field(default_factory=default_registry)
-    precision: str | None = None
+    backend: str = "auto"  # auto, tensorflow or openvino (imgclf.models.backends)
+    precision: str | None = None  # None: the model's own, or auto's choice
     max_batch_size: int = 8
     batch_wait_timeout_s: float = 0.01
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
             raise ConfigError(f"model must be a model reference such as 'digits-vgg16:1'; got {self.model!r}")
-        if self.precision is not None:
-            check_choice("precision", self.precision, PRECISIONS)
+        check_inference_choice(self.backend, self.precision)
         check_int_range("max_batch_size", self.max_batch_size, 1, 1024)
         check_positive_number("batch_wait_timeout_s", self.batch_wait_timeout_s)
 

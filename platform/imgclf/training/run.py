@@ -19,11 +19,12 @@ from imgclf.config import TrainSettings
 from imgclf.data.dataset import PreparedDataset, prepare_dataset
 from imgclf.evaluation.evaluate import evaluate_classifier, score_of, write_evaluation
 from imgclf.evaluation.report import ModelScore, comparison_table, write_report
-from imgclf.models.artifact import new_card, save_estimator_artifact, save_keras_artifact
+from imgclf.models.artifact import network_file, new_card, read_card, save_estimator_artifact, save_keras_artifact
 from imgclf.models.classifier import KerasClassifier, SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
 from imgclf.models.keras_api import keras
 from imgclf.models.vgg import VGGArchitecture, build_vgg16, embedding_model
+from imgclf.optimization.optimize import VariantOutcome, optimize_model
 from imgclf.registry import Registry
 from imgclf.training.baseline_search import SearchJob, search
 from imgclf.training.embedding_cache import cached_embeddings
@@ -46,9 +47,13 @@ class RunResult:
     run_dir: Path
     report_path: Path
     models: list[RegisteredModel] = field(default_factory=list)
+    variants: list[VariantOutcome] = field(default_factory=list)
 
     def table(self) -> str:
-        return comparison_table([model.score for model in self.models])
+        lines = [comparison_table([model.score for model in self.models])]
+        if self.variants:
+            lines += ["", "Compiled variants:", *(f"- {outcome.line()}" for outcome in self.variants)]
+        return "\n".join(lines)
 
 
 def registry_name(base: str, *parts: str) -> str:
@@ -79,6 +84,10 @@ def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult
         if baselines is not None:
             result.models.extend(baselines.result())
     write_run_report(result, settings, data)
+    if settings.optimize.precisions:
+        for model in result.models:
+            if network_file(read_card(model.folder)) is not None:
+                result.variants += optimize_model(registry, f"{model.name}:{model.version}", settings.optimize)
     return result
 
 

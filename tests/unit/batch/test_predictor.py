@@ -58,7 +58,7 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
 
 def predictor(registry: Path, folder: Path, **changes) -> BatchPredictor:
     spec = PredictorSpec(registry=str(registry), name="colours", version="1", input=str(folder), top_k=2,
-                         embeddings=False, limits=DecodeLimits(), precision=None, threads=1)
+                         embeddings=False, limits=DecodeLimits(), backend="auto", precision=None, threads=1)
     return BatchPredictor(PredictorSpec(**{**spec.__dict__, **changes}))
 
 
