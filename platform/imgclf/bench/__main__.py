@@ -8,11 +8,11 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from imgclf.bench import baselines, batch, model, serve, train
+from imgclf.bench import backends, baselines, batch, model, serve, train
 from imgclf.bench.machine import machine_info
 from imgclf.runtime import configure_tensorflow
 
-SECTIONS = {"model": model, "train": train, "baselines": baselines, "batch": batch, "serve": serve}
+SECTIONS = {"backends": backends, "model": model, "train": train, "baselines": baselines, "batch": batch, "serve": serve}
 
 
 def main() -> None:

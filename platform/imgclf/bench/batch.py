@@ -43,13 +43,13 @@ import pyarrow.parquet as pq
 import ray
 
 from imgclf.batch.job import BatchSummary, actor_resources, run_batch
-from imgclf.bench.artifacts import PRECISION, WEIGHTS_NOTE, BenchModel, bench_model
+from imgclf.bench.artifacts import BACKEND, WEIGHTS_NOTE, BenchModel, bench_model
 from imgclf.bench.data import DATASET, photo_folder
 from imgclf.cluster import connect
 from imgclf.config import BatchSettings
 from imgclf.data.decode import decode_file
 from imgclf.data.transforms import stack_images
-from imgclf.models.artifact import load_classifier
+from imgclf.models.artifact import inference_choice, load_classifier, read_card
 from imgclf.runtime import cpu_count
 
 import psutil  # ships with Ray (ray/thirdparty_files): importable once ray is imported
@@ -84,7 +84,7 @@ NAIVE_SCRIPT = """\
 
     model_folder, input_folder, output, batch_size, k = sys.argv[1:6]
     batch_size, k = int(batch_size), int(k)
-    classifier = load_classifier(model_folder, precision="fp32")
+    classifier = load_classifier(model_folder)  # backend auto, as the batch job runs it
     size, labels = classifier.input_size, classifier.labels
     paths = sorted(Path(input_folder).glob("*.jpg"))
     rows = []
@@ -116,7 +116,7 @@ def image_paths(folder: Path) -> list[Path]:
 def bare_model_images_per_s(model: BenchModel, folder: Path) -> float:
     """Warm `predict_batch` throughput on the folder's first BARE_IMAGES images, decoded and resized beforehand
     (the model's per-image time does not depend on how many images follow)."""
-    classifier = load_classifier(model.folder, precision=PRECISION)
+    classifier = load_classifier(model.folder, backend=BACKEND)
     paths = image_paths(folder)[:BARE_IMAGES]
     images = stack_images([decode_file(path) for path in paths], classifier.input_size)
     classifier.predict_batch(images[:BATCH_SIZE])
@@ -129,7 +129,7 @@ def bare_model_images_per_s(model: BenchModel, folder: Path) -> float:
 def batch_settings(model: BenchModel, folder: Path, output: Path) -> BatchSettings:
     return BatchSettings(
         input=str(folder), output=str(output), model=model.reference, registry=model.registry,
-        batch_size=BATCH_SIZE, top_k=TOP_K, precision=PRECISION, progress=False,
+        batch_size=BATCH_SIZE, top_k=TOP_K, backend=BACKEND, progress=False,
     )
 
 
@@ -295,7 +295,8 @@ def run(bench_dir: Path, *, images: int = IMAGES, **_: Any) -> dict[str, Any]:
         "images": images,
         "image_size": IMAGE_SIZE,
         "batch_size": BATCH_SIZE,
-        "precision": PRECISION,
+        "backend": BACKEND,
+        "inference": inference_choice(model.folder, read_card(model.folder), BACKEND, None).describe(),
         "weights": WEIGHTS_NOTE,
         "cpus": cpu_count(),
         **speed,

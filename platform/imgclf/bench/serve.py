@@ -41,7 +41,7 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from imgclf.bench.artifacts import PRECISION, WEIGHTS_NOTE, bench_model
+from imgclf.bench.artifacts import BACKEND, WEIGHTS_NOTE, bench_model
 from imgclf.bench.data import source_photos
 from imgclf.data.decode import decode_image
 from imgclf.local_cluster import HeadNode, free_port, head_processes, running_head
@@ -332,7 +332,7 @@ def measure(work: Path, image_size: int, measure_s: float, rounds: int) -> dict[
     model = bench_model((work / "registry").resolve(), image_size)
     body = request_jpeg(image_size)
     image = decode_image(body)  # what the ingress hands the Classifier: already at the model's size
-    classifier = load_classifier(model.folder, precision=PRECISION)
+    classifier = load_classifier(model.folder, backend=BACKEND)
     # Ray runs its workers at nice 15 by default; here they run at this process's priority, so on a shared
     # machine the replicas compete for CPU on the same terms as the bare model they are compared with.
     env = {**os.environ, "RAY_worker_niceness": "0"}
@@ -414,7 +414,8 @@ def run(bench_dir: Path, *, image_size: int = IMAGE_SIZE, seconds: float = MEASU
     result = {
         "image_size": image_size,
         "weights": WEIGHTS_NOTE,
-        "precision": PRECISION,
+        "backend": BACKEND,
+        "inference": classifier.card["inference"],
         "replicas": {"Classifier": 1, "Api": 1},
         "classifier_cpus": deployment(read_serve_config(SERVE_CONFIG), "Classifier")["ray_actor_options"]["num_cpus"],
         "head_cpus": HEAD_CPUS,

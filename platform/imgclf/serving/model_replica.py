@@ -106,7 +106,7 @@ class ClassifierReplica:
         """{"probabilities": [...], "labels": [...], "name": ..., "version": ...} for one image."""
         return await self.classify_batch(image)
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
     async def classify_batch(self, images: list[np.ndarray]) -> list[dict[str, Any]]:
         model = self.model  # one version for the whole batch, even while a reconfigure swaps it
         if model is None:

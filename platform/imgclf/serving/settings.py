@@ -10,7 +10,6 @@ from imgclf.config import (
     build_dataclass,
     check_inference_choice,
     check_int_range,
-    check_positive_number,
     default_registry,
 )
 from imgclf.errors import ConfigError
@@ -25,14 +24,18 @@ class ClassifierConfig:
     backend: str = "auto"  # auto, tensorflow or openvino (imgclf.models.backends)
     precision: str | None = None  # None: the model's own, or auto's choice
     max_batch_size: int = 8
-    batch_wait_timeout_s: float = 0.01
+    # 0: a batch is whatever queued while the previous one ran, so a lone request never waits for company
+    batch_wait_timeout_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
             raise ConfigError(f"model must be a model reference such as 'digits-vgg16:1'; got {self.model!r}")
         check_inference_choice(self.backend, self.precision)
         check_int_range("max_batch_size", self.max_batch_size, 1, 1024)
-        check_positive_number("batch_wait_timeout_s", self.batch_wait_timeout_s)
+        if isinstance(self.batch_wait_timeout_s, bool) or not isinstance(self.batch_wait_timeout_s, (int, float)) \
+                or not 0 <= self.batch_wait_timeout_s <= 60:
+            raise ConfigError(f"batch_wait_timeout_s must be a number of seconds in [0, 60]; "
+                              f"got {self.batch_wait_timeout_s!r}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ClassifierConfig:
