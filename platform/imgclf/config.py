@@ -230,8 +230,9 @@ class OptimizeSettings:
         for precision in self.precisions:
             check_choice("optimize precision", precision, INFERENCE_PRECISIONS)
         if isinstance(self.max_accuracy_drop, bool) or not isinstance(self.max_accuracy_drop, (int, float)) \
-                or not 0 <= self.max_accuracy_drop <= 100:
-            raise ConfigError(f"max_accuracy_drop must be a number of points in [0, 100]; got {self.max_accuracy_drop!r}")
+                or not -100 <= self.max_accuracy_drop <= 100:
+            raise ConfigError(f"max_accuracy_drop must be a number of points in [-100, 100] (negative: demand a "
+                              f"gain); got {self.max_accuracy_drop!r}")
         check_int_range("calibration_images", self.calibration_images, 1, 100_000)
 
 

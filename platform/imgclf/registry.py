@@ -202,10 +202,11 @@ class Registry:
         """Publish a local folder as `folder` (e.g. `variants/openvino-int8`) inside a version, staged and moved
         into place like a version; an older copy of that folder is replaced. Returns the published path."""
         name, version = self.resolve(ref)
-        parent, _, leaf = folder.rstrip("/").rpartition("/")
-        if not re.match(MODEL_NAME_PATTERN, leaf) or any(not re.match(MODEL_NAME_PATTERN, p) for p in parent.split("/") if p):
+        parts = folder.split("/")
+        if any(not re.match(MODEL_NAME_PATTERN, part) for part in parts):
             raise ConfigError(f"folder must be a relative path of names matching {MODEL_NAME_PATTERN}; got {folder!r}")
-        base = self._path(name, version, *filter(None, parent.split("/")))
+        *parents, leaf = parts
+        base = self._path(name, version, *parents)
         self._delete_abandoned_staging_below(base)
         staging = _join(base, f"{_staging_prefix()}{os.getpid()}-{uuid.uuid4().hex}")
         target, retired = _join(base, leaf), _join(base, f".retired-{uuid.uuid4().hex}")
@@ -222,6 +223,8 @@ class Registry:
                 for leftover in (staging, retired):
                     if _exists(self._fs, leftover):
                         self._fs.delete_dir(leftover)
+        if not self.is_local:
+            shutil.rmtree(self._cache_folder(name, version), ignore_errors=True)  # the next local_path fetches anew
         return target
 
     def _delete_abandoned_staging(self, name: str) -> None:
@@ -299,8 +302,7 @@ class Registry:
         name, version = self.resolve(ref)
         if self.is_local:
             return Path(self._path(name, version))
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self._shown_root).strip("_")[:80]
-        target = self.cache_dir / f"{slug}-{hashlib.sha256(self.root.encode()).hexdigest()[:12]}" / name / version
+        target = self._cache_folder(name, version)
         if target.is_dir():
             return target
         tmp = target.parent / f".tmp-{uuid.uuid4().hex}"
@@ -317,6 +319,10 @@ class Registry:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return target
+
+    def _cache_folder(self, name: str, version: str) -> Path:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self._shown_root).strip("_")[:80]
+        return self.cache_dir / f"{slug}-{hashlib.sha256(self.root.encode()).hexdigest()[:12]}" / name / version
 
     def version_uri(self, ref: str | ModelRef) -> str:
         """Where a version lives, for display (URI query parameters left out)."""

@@ -11,7 +11,9 @@ import yaml
 
 from imgclf.config import (
     BaselineSettings,
+    BatchSettings,
     DecodeLimits,
+    OptimizeSettings,
     SplitSettings,
     TrainSettings,
     VGGSettings,
@@ -89,6 +91,12 @@ def test_validators_accept_allowed_values(call):
         (lambda: SplitSettings(val_fraction=0), r"^val_fraction must be a number in \(0.0, 1.0\); got 0$"),
         (lambda: SplitSettings(test_fraction=1.5), r"^test_fraction must be a number"),
         (lambda: TrainSettings(data_dir="d", models=("vgg16", "resnet")), r"^models must be a non-empty subset"),
+        (lambda: OptimizeSettings(precisions=("int4",)), r"^optimize precision must be one of fp32, bf16, int8"),
+        (lambda: OptimizeSettings(max_accuracy_drop=101), r"^max_accuracy_drop must be a number of points"),
+        (lambda: OptimizeSettings(calibration_images=0), r"^calibration_images must be an integer"),
+        (lambda: BatchSettings(input="i", output="o", model="m", backend="onnx"), r"^backend must be one of auto"),
+        (lambda: BatchSettings(input="i", output="o", model="m", backend="tensorflow", precision="int8"),
+         r"^precision int8 runs only as a compiled OpenVINO variant"),
     ],
 )
 def test_settings_reject_bad_values_by_name(build, pattern):

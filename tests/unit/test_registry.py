@@ -276,3 +276,28 @@ def test_a_model_reference_cannot_name_a_path_outside_the_registry(registry: Reg
     registry.register("m", artifact)
     with pytest.raises((ConfigError, ModelNotFoundError)):
         registry.local_path(ref)
+
+
+def test_add_to_version_publishes_a_folder_inside_it_and_replaces_an_older_copy(
+    registry: Registry, artifact: Path, tmp_path: Path
+) -> None:
+    registry.register("cats", artifact)
+    first = make_artifact(tmp_path / "first", {"model.xml": b"<net/>", "model.json": b'{"precision": "int8"}'})
+    registry.add_to_version("cats", "variants/openvino-int8", first)
+    folder = registry.local_path("cats:1")
+    assert read_tree(folder / "variants" / "openvino-int8") == read_tree(first)
+    assert read_tree(folder) == {**FILES, **{f"variants/openvino-int8/{k}": v for k, v in read_tree(first).items()}}
+
+    second = make_artifact(tmp_path / "second", {"model.xml": b"<net v2/>"})
+    registry.add_to_version("cats:1", "variants/openvino-int8", second)
+    variants = registry.local_path("cats:1") / "variants"
+    assert [p.name for p in variants.iterdir()] == ["openvino-int8"]  # no staging or retired copy left
+    assert read_tree(variants / "openvino-int8") == {"model.xml": b"<net v2/>"}
+    assert registry.list_versions("cats") == ["1"]
+
+
+@pytest.mark.parametrize("folder", ["../escape", "variants/../../x", "/abs", "variants/.hidden", "Variants/x"])
+def test_add_to_version_takes_only_plain_relative_names(registry: Registry, artifact: Path, folder: str) -> None:
+    registry.register("cats", artifact)
+    with pytest.raises(ConfigError, match="folder must be a relative path of names"):
+        registry.add_to_version("cats", folder, artifact)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from imgclf.errors import ConfigError
-from imgclf.serving.settings import ApiConfig
+from imgclf.serving.settings import ApiConfig, ClassifierConfig
 
 SERVE_CONFIG = Path(__file__).resolve().parents[3] / "serve_config.yaml"
 
@@ -31,3 +31,22 @@ def test_the_shipped_user_config_parses_with_retries_for_a_lost_replica() -> Non
 def test_bad_values_are_refused_naming_the_setting(values: dict, named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         ApiConfig.from_mapping(values)
+
+
+def shipped_classifier_user_config() -> dict:
+    (app,) = yaml.safe_load(SERVE_CONFIG.read_text())["applications"]
+    return next(d for d in app["deployments"] if d["name"] == "Classifier")["user_config"]
+
+
+def test_the_shipped_classifier_picks_its_backend_and_never_holds_a_lone_request() -> None:
+    config = ClassifierConfig.from_mapping(shipped_classifier_user_config())
+    assert (config.backend, config.precision, config.batch_wait_timeout_s) == ("auto", None, 0)
+
+
+@pytest.mark.parametrize("values, named", [({"backend": "onnx"}, "backend must be one of auto"),
+                                           ({"precision": "fp16"}, "precision must be one of fp32, bf16, int8"),
+                                           ({"backend": "tensorflow", "precision": "int8"}, "int8 runs only"),
+                                           ({"batch_wait_timeout_s": -0.1}, "batch_wait_timeout_s must be")])
+def test_bad_classifier_values_are_refused_naming_the_setting(values: dict, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        ClassifierConfig.from_mapping({"model": "digits-vgg16", **values})

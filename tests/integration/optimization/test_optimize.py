@@ -1,0 +1,144 @@
+"""Compiled variants end to end: `imgclf train --optimize` and `imgclf optimize` on a real digits model, the guard,
+and the same answers from predict, the batch job and the served model on the same variant."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import numpy as np
+import pyarrow.dataset as pads
+import pytest
+
+from imgclf.data.digits import write_digits
+from imgclf.evaluation.evaluate import labelled_images
+from imgclf.models.artifact import VARIANTS_DIR, load_classifier, stored_variants
+from imgclf.models.backends import choose_backend, cpu_flags
+from imgclf.registry import Registry
+from utils.cli import run_cli
+from utils.digits_run import VGG_MODEL
+from utils.ray_head import HeadNode, ray_head
+from utils.serve_app import deploy_app
+
+pytestmark = pytest.mark.slow
+EPOCHS = 4  # enough for confident answers: int8 noise then flips (almost) no label
+INT8 = ("--backend", "openvino", "--precision", "int8")
+
+
+@pytest.fixture(scope="module")
+def optimized(tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> tuple[Path, Path, str]:
+    """All 1,797 digits at 32 px, VGG16 trained for EPOCHS epochs with `--optimize int8,fp32`: (registry, data
+    folder, what the train command printed)."""
+    root = tmp_path_factory.mktemp("optimized")
+    data = root / "digits"
+    write_digits(data)
+    result = run_cli(["train", "--data", data, "--name", "digits", "--models", "vgg16", "--image-size", "32",
+                      "--epochs", EPOCHS, "--registry", root / "registry", "--output", root / "runs",
+                      "--storage-path", root / "ray_results", "--optimize", "int8,fp32"])
+    assert result.exit_code == 0, result.stderr
+    return root / "registry", data, result.stdout
+
+
+@pytest.fixture(scope="module")
+def model_folder(optimized) -> Path:
+    return Registry(optimized[0]).local_path(VGG_MODEL)
+
+
+def test_train_optimize_stores_variants_with_their_guard_and_speed(optimized, model_folder: Path) -> None:
+    assert "Compiled variants:" in optimized[2]
+    assert sorted(stored_variants(model_folder)) == ["fp32", "int8"]
+    for precision in ("int8", "fp32"):
+        folder = model_folder / VARIANTS_DIR / f"openvino-{precision}"
+        assert {"model.xml", "model.bin", "model.json", "metrics.json"} <= {p.name for p in folder.iterdir()}
+        card = json.loads((folder / "model.json").read_text())
+        assert card["guard"]["accuracy_drop_points"] <= card["guard"]["max_accuracy_drop_points"] == 0.5
+        assert card["speed"]["images_per_s"] > 0 and card["speed"]["tensorflow_fp32_images_per_s"] > 0
+        assert json.loads((folder / "metrics.json").read_text())["test"]["accuracy"] == card["guard"]["test_accuracy"]
+    int8_card = json.loads((model_folder / VARIANTS_DIR / "openvino-int8" / "model.json").read_text())
+    assert 0 < int8_card["calibration"]["images"] <= 300
+
+
+def test_variants_agree_with_tensorflow_fp32_on_the_test_split(optimized, model_folder: Path) -> None:
+    """Measured here, not read from the card: int8 labels ≥ 99% equal to fp32's, OpenVINO fp32 identical."""
+    fp32 = load_classifier(model_folder, backend="tensorflow", precision="fp32")
+    test, labels = labelled_images(model_folder, fp32, optimized[1], "test")
+    expected = fp32.predict_batch(test.images)
+    assert (expected.argmax(axis=1) == labels).mean() > 0.8, "the model should have learned the digits"
+    int8 = load_classifier(model_folder, backend="openvino", precision="int8").predict_batch(test.images)
+    ov_fp32 = load_classifier(model_folder, backend="openvino", precision="fp32").predict_batch(test.images)
+    assert (int8.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.99
+    assert (ov_fp32.argmax(axis=1) == expected.argmax(axis=1)).all()
+    np.testing.assert_allclose(ov_fp32, expected, atol=1e-4)
+
+
+def test_an_impossible_guard_refuses_the_variant_and_keeps_nothing(optimized, model_folder: Path) -> None:
+    before = sorted(p.name for p in (model_folder / VARIANTS_DIR).iterdir())
+    result = run_cli(["optimize", VGG_MODEL, "--precision", "bf16", "--max-accuracy-drop", "-100",
+                      "--registry", optimized[0]])
+    assert result.exit_code == 1, result.stderr
+    [line] = result.stdout.splitlines()
+    assert line.startswith(f"{VGG_MODEL}:1 openvino-bf16: test accuracy ")
+    assert "REFUSED: accuracy drop above the -100-point guard" in line and "TensorFlow fp32" in line
+    assert sorted(p.name for p in (model_folder / VARIANTS_DIR).iterdir()) == before  # no bf16, no staging left
+
+
+def test_optimize_names_a_missing_model(optimized) -> None:
+    result = run_cli(["optimize", "no-such-model", "--registry", optimized[0]])
+    assert result.exit_code == 2 and "no model 'no-such-model'" in result.stderr
+
+
+def test_auto_picks_what_this_cpu_runs_natively(optimized, model_folder: Path) -> None:
+    expected = choose_backend(backend="auto", precision=None, model_precision="fp32",
+                              variants=stored_variants(model_folder), flags=cpu_flags(), has_gpu=False)
+    image = next((optimized[1] / "7").glob("*.png"))
+    result = run_cli(["predict", VGG_MODEL, image, "--registry", optimized[0]])
+    assert result.exit_code == 0, result.stderr
+    [chosen] = [m for m in result.messages(level=20) if m.startswith("digits-vgg16 runs on ")]
+    assert chosen == f"digits-vgg16 runs on {expected}"
+    if {"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags():
+        assert expected.variant == "openvino-int8"
+
+
+def test_a_tensorflow_request_never_loads_a_variant(optimized) -> None:
+    result = run_cli(["predict", VGG_MODEL, next((optimized[1] / "1").glob("*.png")), "--backend", "tensorflow",
+                      "--registry", optimized[0]])
+    assert "digits-vgg16 runs on tensorflow fp32 (backend tensorflow was asked for)" in result.messages(level=20)
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[HeadNode]:
+    with ray_head("/tmp", num_cpus=2) as node:
+        yield node
+
+
+def test_predict_classify_and_serving_give_the_same_int8_answer(optimized, head: HeadNode, tmp_path: Path) -> None:
+    registry, data, _ = optimized
+    images = sorted(data.glob("*/*.png"))[::180]
+    predicted = run_cli(["predict", VGG_MODEL, *images, "--json", "--top-k", "10", "--registry", registry, *INT8])
+    assert predicted.exit_code == 0, predicted.stderr
+    expected = {(row := json.loads(line))["path"]: row for line in predicted.stdout.splitlines()}
+
+    folder = tmp_path / "input"
+    folder.mkdir()
+    for image in images:
+        (folder / f"{image.parent.name}-{image.name}").symlink_to(image)
+    classified = run_cli(["classify", folder, "--model", VGG_MODEL, "--output", tmp_path / "out",
+                          "--registry", registry, "--top-k", "10", *INT8])
+    assert classified.exit_code == 0, classified.stderr
+    rows = {Path(r["path"]).name: r for r in pads.dataset(tmp_path / "out", format="parquet").to_table().to_pylist()}
+
+    app = deploy_app(head, tmp_path, registry=registry, model=VGG_MODEL,
+                     classifier_user_config={"backend": "openvino", "precision": "int8"})
+    [described] = httpx.get(f"{app.url}/v1/models", timeout=30).json()["models"]
+    assert (described["inference"]["backend"], described["inference"]["precision"]) == ("openvino", "int8")
+    for image in images:
+        want = expected[str(image)]["top_k"]
+        row = rows[f"{image.parent.name}-{image.name}"]
+        served = httpx.post(f"{app.url}/v1/classify?top_k=10", content=image.read_bytes(),
+                            headers={"content-type": "image/png"}, timeout=60)
+        assert served.status_code == 200, served.text
+        for answer in (row["top_k"], served.json()["top_k"]):
+            assert [a["label"] for a in answer] == [w["label"] for w in want]
+            assert [a["score"] for a in answer] == pytest.approx([w["score"] for w in want], abs=1e-5)
