@@ -63,13 +63,17 @@ class Location:
             return False
 
 
+def require_folder(location: Location) -> None:
+    if not location.is_folder():
+        raise DatasetError(f"input {location.shown(location.base)} does not exist or is not a folder")
+
+
 def list_images(location: Location) -> list[ListedFile]:
     """Every image file below the folder, recursively (hidden files and folders left out), sorted by shown path.
 
     Raises DatasetError when the folder does not exist or holds no image files.
     """
-    if not location.is_folder():
-        raise DatasetError(f"input {location.shown(location.base)} does not exist or is not a folder")
+    require_folder(location)
     paths = walk_local(location.base) if location.is_local else walk_remote(location)
     if not paths:
         raise DatasetError(f"input {location.shown(location.base)} holds no image files")

@@ -16,11 +16,12 @@ import logging
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import ray
 
-from imgclf.batch.inputs import ListedFile, Location, files_table, list_images
+from imgclf.batch.inputs import ListedFile, Location, files_table, list_images, require_folder
 from imgclf.batch.metrics import BatchProgress, PeriodicPusher, check_pushgateway, push_batch_metrics
 from imgclf.batch.output import count_rows, parquet_files, prepare_output, written_paths
 from imgclf.batch.predictor import BatchPredictor, PredictorSpec
@@ -104,15 +105,18 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
     roots = AllowedRoots.resolve(settings.allowed_roots)
     check_allowed(roots, {"input": source, "output": target, "registry": Location.parse(settings.registry)})
     name, version = Registry(settings.registry).resolve(settings.model)
-    files = list_images(source)
+    require_folder(source)
     if settings.pushgateway:
         check_pushgateway(settings.pushgateway)
     prepare_output(target, resume=settings.resume)
+    with ThreadPoolExecutor(max_workers=1) as background:  # list the files while Ray starts or connects
+        listing = background.submit(list_images, source)
+        connect(settings.address, progress=settings.progress)
+        files = listing.result()
     done = written_paths(target) if settings.resume else set()
     todo = [file for file in files if file.shown not in done]
     LOG.info("%d image files under %s; %d to classify with %s:%s", len(files), settings.input, len(todo), name, version)
 
-    connect(settings.address, progress=settings.progress)
     before = set(parquet_files(target))
     counter = ProgressCounter.remote() if settings.pushgateway else None
     resources = actor_resources(settings)

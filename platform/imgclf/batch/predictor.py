@@ -18,7 +18,6 @@ from imgclf.data.decode import decode_image
 from imgclf.data.transforms import stack_images
 from imgclf.errors import ImageDecodeError
 from imgclf.models.classifier import top_k
-from imgclf.runtime import configure_tensorflow
 
 LOG = logging.getLogger("imgclf.batch")
 
@@ -46,7 +45,6 @@ class BatchPredictor:
     out."""
 
     def __init__(self, spec: PredictorSpec) -> None:
-        configure_tensorflow(spec.threads)
         from imgclf.models.artifact import load_classifier
         from imgclf.registry import Registry
 

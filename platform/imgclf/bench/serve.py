@@ -55,7 +55,6 @@ REPO = Path(__file__).resolve().parents[3]
 SERVE_CONFIG = REPO / "serve_config.yaml"
 IMAGE_SIZE = 128
 BATCH_SIZE = 16
-BATCH_WAIT_TIMEOUT_S = 0.01  # serve_config.yaml's
 CONCURRENCY_ONCE = 8  # measured in the first round only: it enters no ratio
 ROUNDS = 3
 WARMUP_S = 3.0
@@ -279,7 +278,7 @@ def bench_config(registry: str, model: str, port: int, max_batch_size: int) -> d
     classifier = deployment(config, "Classifier")
     classifier.pop("autoscaling_config", None)
     classifier.update(num_replicas=1, max_ongoing_requests=2 * BATCH_SIZE, max_queued_requests=1024)
-    classifier["user_config"].update(max_batch_size=max_batch_size, batch_wait_timeout_s=BATCH_WAIT_TIMEOUT_S)
+    classifier["user_config"].update(max_batch_size=max_batch_size)  # batch_wait_timeout_s: serve_config.yaml's
     return config
 
 
@@ -421,7 +420,8 @@ def run(bench_dir: Path, *, image_size: int = IMAGE_SIZE, seconds: float = MEASU
         "head_cpus": HEAD_CPUS,
         "cpus": cpu_count(),
         "max_batch_size": BATCH_SIZE,
-        "batch_wait_timeout_s": BATCH_WAIT_TIMEOUT_S,
+        "batch_wait_timeout_s": deployment(read_serve_config(SERVE_CONFIG), "Classifier")["user_config"][
+            "batch_wait_timeout_s"],
         "max_ongoing_requests": 2 * BATCH_SIZE,
         "warmup_s_min": WARMUP_S,
         "measure_s": seconds,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
+import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 
@@ -21,8 +23,10 @@ from imgclf.errors import RegistryError
 from imgclf.models.backends import BackendChoice, StoredVariant, choose_backend, cpu_flags
 from imgclf.models.classifier import Classifier, KerasClassifier, OpenVINOClassifier, SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
-from imgclf.models.keras_api import keras, precision_policy, tf
-from imgclf.models.vgg import VGGArchitecture, build_vgg16, copy_weights
+from imgclf.runtime import configure_tensorflow
+
+if TYPE_CHECKING:
+    from imgclf.models.keras_api import keras
 
 LOG = logging.getLogger("imgclf")
 CARD_FILE = "model.json"
@@ -30,6 +34,7 @@ LABELS_FILE = "labels.json"
 KERAS_FILE = "model.keras"
 ESTIMATOR_FILE = "model.joblib"
 EXTRACTOR_FILE = "extractor.keras"
+NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
 VARIANTS_DIR = "variants"  # compiled variants, one folder each: variants/openvino-int8/ ...
 FORMAT_VERSION = 1
 VERSIONED_PACKAGES = ("imgclf", "tensorflow", "tf-keras", "scikit-learn", "numpy", "pillow", "ray", "openvino", "nncf")
@@ -64,6 +69,8 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def save_keras_artifact(folder: Path, model: keras.Model, card: dict[str, Any]) -> None:
+    from imgclf.models.keras_api import keras  # noqa: F811 - TensorFlow loads only where a Keras model is used
+
     folder.mkdir(parents=True, exist_ok=True)
     without_optimizer(model).save(folder / KERAS_FILE)
     write_card(folder, card)
@@ -81,6 +88,8 @@ def save_estimator_artifact(
 
 def without_optimizer(model: keras.Model) -> keras.Model:
     """The same layers as an uncompiled model, so the saved file holds no optimizer state."""
+    from imgclf.models.keras_api import keras  # noqa: F811
+
     return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
@@ -119,6 +128,12 @@ def stored_variants(folder: Path) -> dict[str, StoredVariant]:
 
 
 def gpu_visible() -> bool:
+    """Whether TensorFlow sees a GPU; a node without NVIDIA's driver has none, and is told so without importing
+    TensorFlow (a compiled variant then runs with OpenVINO alone)."""
+    if "tensorflow" not in sys.modules and not os.path.isdir(NVIDIA_GPUS):
+        return False
+    from imgclf.models.keras_api import tf
+
     return bool(tf.config.list_physical_devices("GPU"))
 
 
@@ -144,6 +159,8 @@ def load_classifier(
         from imgclf.models.openvino_backend import OpenVINONetwork
 
         network = OpenVINONetwork(folder / VARIANTS_DIR / choice.variant, choice.precision, threads=threads)
+    elif network_file(card) is not None:
+        configure_tensorflow(threads)  # TensorFlow's thread pools sized before its first use
     return assemble_classifier(folder, card, choice, network)
 
 
@@ -159,16 +176,25 @@ def assemble_classifier(folder: Path, card: dict[str, Any], choice: BackendChoic
     if features_card["kind"] == "pixels":
         features = PixelFeatures(features_card["size"])
     else:
-        features = EmbeddingFeatures(network or keras.models.load_model(folder / features_card["extractor"], compile=False))
+        features = EmbeddingFeatures(network or load_keras_file(folder / features_card["extractor"]))
     return SklearnClassifier(estimator, features, **common)
 
 
 def load_keras_model(folder: Path, card: dict[str, Any], precision: str) -> keras.Model:
     """The saved model as is for fp32; for bf16 the same architecture rebuilt under mixed_bfloat16."""
-    saved = keras.models.load_model(folder / KERAS_FILE, compile=False)
+    from imgclf.models.keras_api import precision_policy
+    from imgclf.models.vgg import VGGArchitecture, build_vgg16, copy_weights
+
+    saved = load_keras_file(folder / KERAS_FILE)
     if precision == "fp32":
         return saved
     with precision_policy(precision):
         rebuilt = build_vgg16(VGGArchitecture(**card["architecture"]), weights="none")
     copy_weights(saved, rebuilt)
     return rebuilt
+
+
+def load_keras_file(path: Path) -> keras.Model:
+    from imgclf.models.keras_api import keras  # noqa: F811
+
+    return keras.models.load_model(path, compile=False)

@@ -52,9 +52,6 @@ def load_model(config: ClassifierConfig) -> LoadedModel:
     """Resolve and load the configured model (slow: runs off the event loop)."""
     from imgclf.models.artifact import load_classifier
     from imgclf.registry import Registry
-    from imgclf.runtime import configure_tensorflow
-
-    configure_tensorflow()
     registry = Registry(config.registry)
     name, version = registry.resolve(config.model)
     folder = registry.local_path(f"{name}:{version}")

@@ -4,6 +4,7 @@ and the same answers from predict, the batch job and the served model on the sam
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Iterator
 
@@ -89,22 +90,25 @@ def test_optimize_names_a_missing_model(optimized) -> None:
     assert result.exit_code == 2 and "no model 'no-such-model'" in result.stderr
 
 
-def test_auto_picks_what_this_cpu_runs_natively(optimized, model_folder: Path) -> None:
+def test_auto_picks_what_this_cpu_runs_natively(optimized, model_folder: Path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="imgclf")
     expected = choose_backend(backend="auto", precision=None, model_precision="fp32",
                               variants=stored_variants(model_folder), flags=cpu_flags(), has_gpu=False)
     image = next((optimized[1] / "7").glob("*.png"))
     result = run_cli(["predict", VGG_MODEL, image, "--registry", optimized[0]])
     assert result.exit_code == 0, result.stderr
-    [chosen] = [m for m in result.messages(level=20) if m.startswith("digits-vgg16 runs on ")]
+    [chosen] = [m for m in caplog.messages if m.startswith("digits-vgg16 runs on ")]
     assert chosen == f"digits-vgg16 runs on {expected}"
     if {"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags():
         assert expected.variant == "openvino-int8"
 
 
-def test_a_tensorflow_request_never_loads_a_variant(optimized) -> None:
+def test_a_tensorflow_request_never_loads_a_variant(optimized, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="imgclf")
     result = run_cli(["predict", VGG_MODEL, next((optimized[1] / "1").glob("*.png")), "--backend", "tensorflow",
                       "--registry", optimized[0]])
-    assert "digits-vgg16 runs on tensorflow fp32 (backend tensorflow was asked for)" in result.messages(level=20)
+    assert result.exit_code == 0, result.stderr
+    assert "digits-vgg16 runs on tensorflow fp32 (backend tensorflow was asked for)" in caplog.messages
 
 
 @pytest.fixture(scope="module")
