@@ -2,11 +2,12 @@
 steady-state throughput, and the job's peak memory on 1× against 10× the images.
 
 All measures run on the same JPEG files copied from ../shared/datasets/hymenoptera, the same VGG16 artifact
-(fp32, batch size 32) and the same Ray cluster, started before anything is timed:
+(backend auto, so its int8 variant on a CPU with VNNI; batch size 32) and the same Ray cluster, started before
+anything is timed:
 
 - bare model: `predict_batch` in this process on pre-decoded, pre-resized uint8 arrays of the first
   BARE_IMAGES photos, warm (one untimed warm-up batch);
-- batch job: `run_batch` from the call to its return (worker and actor start, TensorFlow import, model load,
+- batch job: `run_batch` from the call to its return (worker and actor start, imports, model load,
   read, decode, classify, Parquet written) on N photos, the first job of this process as a `ray job submit`
   driver's would be (its first job also pays one-off driver warm-up: Ray Data's first execution, spawning
   its workers);
@@ -17,9 +18,8 @@ All measures run on the same JPEG files copied from ../shared/datasets/hymenopte
   loads the model, PIL-decodes + resizes, predicts in batches and writes Parquet with pandas; timed from
   process start to exit, so it pays interpreter start, TensorFlow import and model load as a user's would.
 
-N defaults to IMAGES at 224 px: ~0.5 s of model work per photo on 2 CPUs, so the ~25–35 s of fixed start-up
-(worker spawn, TensorFlow import, model load, the writers' tail) is a small share, as it is for the huge
-folders the batch job is for. Ray's workers run at nice 0 here (its default is 15), the priority of the bench
+N defaults to IMAGES at 224 px, the figure the targets name; the fixed start-up (worker spawn, imports, model
+load, the writers' tail) and the per-image rate are reported apart. Ray's workers run at nice 0 here (its default is 15), the priority of the bench
 process and the naive script, so a shared machine's other load hits every side alike.
 
 Peak memory is the summed RSS of this process and all its descendants (Ray's GCS, raylet, workers, actors),
@@ -54,7 +54,7 @@ from imgclf.runtime import cpu_count
 
 import psutil  # ships with Ray (ray/thirdparty_files): importable once ray is imported
 
-IMAGES = 320
+IMAGES = 1000
 IMAGE_SIZE = 224
 BARE_IMAGES = 128
 MEMORY_IMAGES = 160
@@ -64,7 +64,8 @@ BATCH_SIZE = 32
 TOP_K = 3
 SAMPLE_INTERVAL_S = 0.2
 MIB = 1 << 20
-TARGET_BATCH_OVER_BARE = 0.85
+TARGET_BATCH_OVER_BARE = 0.9
+TARGET_MAX_FIXED_S = 15.0
 TARGET_BATCH_OVER_NAIVE = 1.0
 TARGET_MAX_PEAK_RSS_RATIO = 1.25
 NAIVE_SCRIPT = """\
@@ -288,6 +289,7 @@ def run(bench_dir: Path, *, images: int = IMAGES, **_: Any) -> dict[str, Any]:
     meets = {
         "batch_over_bare": speed["batch_over_bare"] >= TARGET_BATCH_OVER_BARE,
         "batch_over_naive": speed["batch_over_naive"] >= TARGET_BATCH_OVER_NAIVE,
+        "fixed_start_up_s": (speed["seconds"]["batch_job_fixed_cold"] or float("inf")) <= TARGET_MAX_FIXED_S,
         "peak_rss_10x_over_1x": memory["peak_rss_10x_over_1x"] <= TARGET_MAX_PEAK_RSS_RATIO,
     }
     return {
@@ -329,6 +331,7 @@ def run(bench_dir: Path, *, images: int = IMAGES, **_: Any) -> dict[str, Any]:
         "targets": {
             "batch_over_bare_min": TARGET_BATCH_OVER_BARE,
             "batch_over_naive_min": TARGET_BATCH_OVER_NAIVE,
+            "fixed_start_up_max_s": TARGET_MAX_FIXED_S,
             "peak_rss_10x_over_1x_max": TARGET_MAX_PEAK_RSS_RATIO,
         },
         "meets": meets,
@@ -346,7 +349,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         (f"bare model images/s ({size}, batch {result['batch_size']})", f"{speed['bare_model']:.2f}"),
         ("batch job images/s, end to end (summary's own)",
          f"{speed['batch_job']:.2f} ({speed['batch_job_summary']:.2f})"),
-        ("batch job images/s, warm run; steady state (fixed s: cold/warm)",
+        (f"batch job images/s, warm run; steady state (fixed s: cold/warm; target cold ≤ {TARGET_MAX_FIXED_S:.0f})",
          f"{speed['batch_job_warm']:.2f}; " + ("n/a" if steady is None else
                                                f"{steady:.2f} ({seconds['batch_job_fixed_cold']:.0f}/"
                                                f"{seconds['batch_job_fixed_warm']:.0f})")),
