@@ -33,6 +33,12 @@ LOG = logging.getLogger("imgclf")
 
 START_TIMEOUT_S = 120.0
 START_ATTEMPTS = 2
+# Ray Serve's request path on every node started here: gRPC between proxy and replicas and between replicas, user
+# code and router on the replica's own event loop, access logs buffered (measured with `make bench`: +21% requests
+# per second at concurrency 32 and 3 ms less latency at concurrency 1 on 2 CPUs). Direct ingress stays off: it
+# moves the HTTP port from the proxy to per-replica ports for an external load balancer. A value already in the
+# environment wins.
+SERVE_PATH_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"}
 STOP_TIMEOUT_S = 5.0  # raylet, GCS and the autoscaler monitor take 12+ s on SIGTERM: what is left is killed
 
 
@@ -102,7 +108,7 @@ def start_head_once(
     mode = os.environ.setdefault("RAY_AUTH_MODE", "disabled" if host.startswith("127.") else "token")
     # Ray's dashboard and autoscaler metrics have fixed default ports, listed in the Prometheus service
     # discovery file: free ones, so Prometheus never scrapes another cluster of this machine there.
-    env = {**(env if env is not None else os.environ), "RAY_AUTH_MODE": mode,
+    env = {**SERVE_PATH_ENV, **(env if env is not None else os.environ), "RAY_AUTH_MODE": mode,
            "DASHBOARD_METRIC_PORT": str(free_port(host)), "AUTOSCALER_METRIC_PORT": str(free_port(host))}
     # Short: Ray's Unix socket paths below the temp folder have a limit of about 107 characters.
     temp_dir = Path(tempfile.mkdtemp(prefix="imgclf-head-", dir=temp_root))
@@ -202,7 +208,8 @@ def start_worker(
         "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats",
         *(["--num-cpus", str(num_cpus)] if num_cpus is not None else []),
     ]
-    env = {**(env if env is not None else os.environ), "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    env = {**SERVE_PATH_ENV, **(env if env is not None else os.environ),
+           "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
     started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S)
     if started.returncode != 0:
         shutil.rmtree(temp_dir, ignore_errors=True)

@@ -21,6 +21,7 @@ sys.path.insert(0, str(K8S))
 
 import k8s_manifests as km  # noqa: E402
 from imgclf.cluster import WORKER_ENV  # noqa: E402
+from imgclf.local_cluster import SERVE_PATH_ENV  # noqa: E402
 from imgclf.config import ALLOWED_ROOTS_ENV  # noqa: E402
 
 RAY_MANIFESTS = ["rayservice.yaml", "rayjob-train.yaml", "rayjob-batch.yaml", "raycluster.yaml"]
@@ -91,7 +92,8 @@ def test_the_build_context_holds_only_what_the_dockerfile_copies() -> None:
 def test_every_ray_pod_uses_the_image_the_volume_and_the_worker_env(filename: str) -> None:
     manifest = km.load_documents(K8S / filename)[0]
     assert km.WORKER_ENV == WORKER_ENV
-    assert km.POD_ENV == {**WORKER_ENV, ALLOWED_ROOTS_ENV: km.DATA_MOUNT}
+    assert km.SERVE_PATH_ENV == SERVE_PATH_ENV
+    assert km.POD_ENV == {**WORKER_ENV, ALLOWED_ROOTS_ENV: km.DATA_MOUNT, **SERVE_PATH_ENV}
     for group, template in km.pod_templates(manifest):
         where = f"{filename} {group}"
         container = km.ray_container(template)
