@@ -245,6 +245,7 @@ def throughput(work: Path, images: int) -> dict[str, Any]:
     resources = actor_resources(batch_settings(model, folder, work / "out" / "batch"))
     return {
         "model": model.reference,
+        "inference": inference_choice(model.folder, read_card(model.folder), BACKEND, None).describe(),
         "images_per_s": {
             "bare_model": bare,
             "batch_job": images / batch_s,
@@ -298,7 +299,7 @@ def run(bench_dir: Path, *, images: int = IMAGES, **_: Any) -> dict[str, Any]:
         "image_size": IMAGE_SIZE,
         "batch_size": BATCH_SIZE,
         "backend": BACKEND,
-        "inference": inference_choice(model.folder, read_card(model.folder), BACKEND, None).describe(),
+        "inference": speed["inference"],
         "weights": WEIGHTS_NOTE,
         "cpus": cpu_count(),
         **speed,

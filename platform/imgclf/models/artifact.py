@@ -69,8 +69,6 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def save_keras_artifact(folder: Path, model: keras.Model, card: dict[str, Any]) -> None:
-    from imgclf.models.keras_api import keras  # noqa: F811 - TensorFlow loads only where a Keras model is used
-
     folder.mkdir(parents=True, exist_ok=True)
     without_optimizer(model).save(folder / KERAS_FILE)
     write_card(folder, card)
@@ -88,7 +86,7 @@ def save_estimator_artifact(
 
 def without_optimizer(model: keras.Model) -> keras.Model:
     """The same layers as an uncompiled model, so the saved file holds no optimizer state."""
-    from imgclf.models.keras_api import keras  # noqa: F811
+    from imgclf.models.keras_api import keras  # noqa: F811 - TensorFlow loads only where a Keras model is used
 
     return keras.Model(model.inputs, model.outputs, name=model.name)
 
