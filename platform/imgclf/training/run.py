@@ -101,7 +101,8 @@ def common_card(settings: TrainSettings, data: PreparedDataset, name: str, kind:
         pretrained=settings.vgg.pretrained,
         precision=settings.vgg.precision,
         training=settings.to_dict(),
-        data={"root": str(data.root), "manifest_digest": data.manifest.digest(), "images": len(data.manifest.rows)},
+        data={"root": str(Path(data.root).resolve()), "manifest_digest": data.manifest.digest(),
+              "images": len(data.manifest.rows)},
     )
 
 

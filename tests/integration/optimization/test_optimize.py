@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -19,7 +20,7 @@ from imgclf.models.artifact import VARIANTS_DIR, load_classifier, stored_variant
 from imgclf.models.backends import choose_backend, cpu_flags
 from imgclf.registry import Registry
 from utils.cli import run_cli
-from utils.digits_run import VGG_MODEL
+from utils.digits_run import VGG_MODEL, TrainedRun
 from utils.ray_head import HeadNode, ray_head
 from utils.serve_app import deploy_app
 
@@ -146,3 +147,23 @@ def test_predict_classify_and_serving_give_the_same_int8_answer(optimized, head:
         for answer in (row["top_k"], served.json()["top_k"]):
             assert [a["label"] for a in answer] == [w["label"] for w in want]
             assert [a["score"] for a in answer] == pytest.approx([w["score"] for w in want], abs=1e-5)
+
+
+def test_a_baseline_on_embeddings_runs_on_its_compiled_extractor(trained_run: TrainedRun, tmp_path: Path) -> None:
+    """The KNN on VGG16 embeddings gets an OpenVINO fp32 variant of its extractor; its answers stay the same."""
+    registry = tmp_path / "registry"
+    name = "digits-knn-embeddings"
+    shutil.copytree(trained_run.registry / name, registry / name)
+    result = run_cli(["optimize", name, "--precision", "fp32", "--registry", registry])
+    assert result.exit_code == 0, result.stderr
+    assert "openvino-fp32: test accuracy" in result.stdout and "label agreement 100.00%" in result.stdout
+    folder = Registry(registry).local_path(name)
+    card = json.loads((folder / VARIANTS_DIR / "openvino-fp32" / "model.json").read_text())
+    assert card["source"]["network"] == "extractor.keras"
+    compiled = load_classifier(folder, backend="openvino", precision="fp32")
+    assert compiled.card["inference"]["variant"] == "openvino-fp32"
+    tensorflow = load_classifier(folder, backend="tensorflow")
+    test, _ = labelled_images(folder, tensorflow, trained_run.data_dir, "test")
+    assert (compiled.predict_batch(test.images).argmax(1) == tensorflow.predict_batch(test.images).argmax(1)).all()
+    pixels = run_cli(["optimize", "digits-knn-pixels", "--registry", trained_run.registry])
+    assert pixels.exit_code == 2 and "on pixel features: it has no network to compile" in pixels.stderr
