@@ -8,6 +8,7 @@ digits table carries its test accuracy and label agreement with fp32 next to its
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -48,12 +49,12 @@ def vgg224_paths(bench_dir: Path) -> dict[str, Callable[[np.ndarray], Any]]:
     photos = stack_images([decode_file(path) for path in source_photos(CALIBRATION_PHOTOS)], VGG_SIZE)
     converted = convert_network(tf_fp32.model, VGG_SIZE)
     paths = {"tensorflow-fp32": tf_fp32.predict_batch, "tensorflow-bf16": tf_bf16.predict_batch}
-    folder = Path(tempfile.mkdtemp(prefix="imgclf-bench-ov-", dir=bench_dir))
-    save_ir(converted, folder / "f32")
-    save_ir(quantize_int8(converted, [photos[i : i + 8] for i in range(0, len(photos), 8)]), folder / "int8")
-    for precision in ("fp32", "bf16", "int8"):
-        network = OpenVINONetwork(folder / ("int8" if precision == "int8" else "f32"), precision)
-        paths[f"openvino-{precision}"] = network.predict_on_batch
+    with tempfile.TemporaryDirectory(prefix="imgclf-bench-ov-", dir=bench_dir) as folder:  # compiled, then gone
+        save_ir(converted, Path(folder) / "f32")
+        save_ir(quantize_int8(converted, [photos[i : i + 8] for i in range(0, len(photos), 8)]), Path(folder) / "int8")
+        for precision in ("fp32", "bf16", "int8"):
+            network = OpenVINONetwork(Path(folder) / ("int8" if precision == "int8" else "f32"), precision)
+            paths[f"openvino-{precision}"] = network.predict_on_batch
     return paths
 
 
@@ -77,10 +78,10 @@ def run(bench_dir: Path, *, registry: str | None = None, model: str = "digits-vg
     vgg224 = speeds(vgg224_paths(bench_dir), random_batch)
     keras.backend.clear_session()
 
-    digits_registry = Registry(bench_dir / "digits-variants")
     source = digits_model_folder(bench_dir, registry, model)
-    if "digits-vgg16" not in digits_registry.list_models():
-        digits_registry.register("digits-vgg16", source)
+    shutil.rmtree(bench_dir / "digits-variants", ignore_errors=True)  # a scratch registry: this run's variants only
+    digits_registry = Registry(bench_dir / "digits-variants")
+    digits_registry.register("digits-vgg16", source)
     outcomes = optimize_model(digits_registry, "digits-vgg16", OptimizeSettings(
         precisions=("fp32", "bf16", "int8"), max_accuracy_drop=100))  # measure every variant, refuse none here
     folder = digits_registry.local_path("digits-vgg16")
