@@ -36,8 +36,8 @@ START_ATTEMPTS = 2
 # Ray Serve's request path on every node started here: gRPC between proxy and replicas and between replicas, user
 # code and router on the replica's own event loop, access logs buffered (measured with the serve bench on 2 CPUs:
 # +21% requests per second at concurrency 32, less CPU in the ingress; see README, Benchmarks). Direct ingress
-# stays off: it moves the HTTP port from the proxy to per-replica ports for an external load balancer. A value already in the
-# environment wins.
+# stays off: it moves the HTTP port from the proxy to per-replica ports for an external load balancer. A value
+# already in the environment wins.
 SERVE_PATH_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"}
 STOP_TIMEOUT_S = 5.0  # raylet, GCS and the autoscaler monitor take 12+ s on SIGTERM: what is left is killed
 
