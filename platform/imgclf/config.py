@@ -54,6 +54,12 @@ def check_inference_choice(backend: Any, precision: Any) -> None:
         raise ConfigError("precision int8 runs only as a compiled OpenVINO variant: use backend openvino or auto")
 
 
+def check_number_range(name: str, value: Any, low: float, high: float, unit: str = "") -> None:
+    """A number (int or float, not bool) in the closed range [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ConfigError(f"{name} must be a number{unit} in [{low:g}, {high:g}]; got {value!r}")
+
+
 def check_int_range(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{name} must be an integer in [{low}, {high}]; got {value!r}")
@@ -229,10 +235,7 @@ class OptimizeSettings:
         object.__setattr__(self, "precisions", tuple(dict.fromkeys(self.precisions)))
         for precision in self.precisions:
             check_choice("optimize precision", precision, INFERENCE_PRECISIONS)
-        if isinstance(self.max_accuracy_drop, bool) or not isinstance(self.max_accuracy_drop, (int, float)) \
-                or not -100 <= self.max_accuracy_drop <= 100:
-            raise ConfigError(f"max_accuracy_drop must be a number of points in [-100, 100] (negative: demand a "
-                              f"gain); got {self.max_accuracy_drop!r}")
+        check_number_range("max_accuracy_drop", self.max_accuracy_drop, -100, 100, " of points (negative: a gain)")
         check_int_range("calibration_images", self.calibration_images, 1, 100_000)
 
 

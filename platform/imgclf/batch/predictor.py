@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ class PredictorSpec:
     limits: DecodeLimits
     backend: str
     precision: str | None
-    threads: float | None  # TensorFlow threads: the CPUs the actor reserved
+    threads: int | None  # TensorFlow or OpenVINO threads: the CPUs the actor reserved, rounded up
     roots: AllowedRoots = AllowedRoots()  # every file read must resolve below these
     progress: Any = None  # a ProgressCounter actor handle to report each batch to, or None
 
@@ -51,8 +50,7 @@ class BatchPredictor:
         self.spec = spec
         self.location = Location.parse(spec.input)
         folder = Registry(spec.registry).local_path(f"{spec.name}:{spec.version}")
-        self.classifier = load_classifier(folder, backend=spec.backend, precision=spec.precision,
-                                          threads=math.ceil(spec.threads) if spec.threads else None)
+        self.classifier = load_classifier(folder, backend=spec.backend, precision=spec.precision, threads=spec.threads)
         self.schema = output_schema(embeddings=spec.embeddings)
 
     def __call__(self, batch: pa.Table) -> pa.Table:

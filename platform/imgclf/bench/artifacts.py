@@ -36,9 +36,9 @@ class BenchModel:
     folder: Path
 
 
-def bench_model(registry_root: Path, image_size: int) -> BenchModel:
-    """A VGG16 artifact at `image_size` px with random weights and its int8 variant, built and registered once,
-    then reused."""
+def bench_model(registry_root: Path, image_size: int, variants: tuple[str, ...] = VARIANTS) -> BenchModel:
+    """A VGG16 artifact at `image_size` px with random weights and its compiled `variants`, built and registered
+    once, then reused (a variant asked for later is added to it)."""
     name = f"bench-vgg16-{image_size}"
     registry = Registry(registry_root)
     if name not in registry.list_models():
@@ -57,7 +57,7 @@ def bench_model(registry_root: Path, image_size: int) -> BenchModel:
         shutil.rmtree(staging)
     name, version = registry.resolve(name)
     reference = f"{name}:{version}"
-    missing = tuple(p for p in VARIANTS if p not in stored_variants(registry.local_path(reference)))
+    missing = tuple(p for p in variants if p not in stored_variants(registry.local_path(reference)))
     if missing:
         optimize_model(registry, reference, OptimizeSettings(precisions=missing, max_accuracy_drop=100,
                                                               calibration_images=CALIBRATION_IMAGES))

@@ -1,31 +1,26 @@
 """`backends` section: every backend × precision side by side in one run, on VGG16 at 224 px and on the digits model.
 
 Paths: TensorFlow fp32 and mixed_bfloat16, OpenVINO f32, bf16 and int8 (NNCF post-training quantization).
-VGG16 at 224 px has random weights (speed does not depend on their values), calibrated on real photos; the
-digits model's variants are made by `imgclf optimize` itself (accuracy guard included), so each row of the
+Both models' variants are made by `imgclf optimize` itself: VGG16 at 224 px is the batch and serve benchmarks'
+random-weight artifact (speed does not depend on the weight values), calibrated on real photos; each row of the
 digits table carries its test accuracy and label agreement with fp32 next to its speed.
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from imgclf.bench.artifacts import bench_model
-from imgclf.bench.data import source_photos
 from imgclf.bench.model import digits_model_folder
 from imgclf.config import OptimizeSettings
-from imgclf.data.decode import decode_file
-from imgclf.data.transforms import stack_images
 from imgclf.evaluation.evaluate import labelled_images
 from imgclf.models.artifact import load_classifier
 from imgclf.models.backends import cpu_flags, runs_natively, shown_flags
 from imgclf.models.keras_api import keras
-from imgclf.models.openvino_backend import OpenVINONetwork, convert_network, quantize_int8, save_ir
 from imgclf.optimization.optimize import optimize_model
 from imgclf.optimization.speed import images_per_second, tiled
 from imgclf.registry import Registry
@@ -33,7 +28,7 @@ from imgclf.registry import Registry
 BATCH = 32
 VGG_SIZE = 224
 ROUNDS = 5
-CALIBRATION_PHOTOS = 32
+VARIANTS = ("fp32", "bf16", "int8")
 PATHS = ("tensorflow-fp32", "tensorflow-bf16", "openvino-fp32", "openvino-bf16", "openvino-int8")
 TARGET_SPEEDUP_VNNI = 3.5
 TARGET_SPEEDUP_AVX2 = 2.0
@@ -41,27 +36,11 @@ TARGET_MAX_DROP_POINTS = 0.5
 TARGET_MIN_AGREEMENT = 0.99
 
 
-def vgg224_paths(bench_dir: Path) -> dict[str, Callable[[np.ndarray], Any]]:
-    """The five predict functions of one random-weight VGG16 at 224 px (the batch/serve benchmarks' artifact)."""
-    model = bench_model(bench_dir / "registry", VGG_SIZE)
-    tf_fp32 = load_classifier(model.folder, backend="tensorflow", precision="fp32")
-    tf_bf16 = load_classifier(model.folder, backend="tensorflow", precision="bf16")
-    photos = stack_images([decode_file(path) for path in source_photos(CALIBRATION_PHOTOS)], VGG_SIZE)
-    converted = convert_network(tf_fp32.model, VGG_SIZE)
-    paths = {"tensorflow-fp32": tf_fp32.predict_batch, "tensorflow-bf16": tf_bf16.predict_batch}
-    with tempfile.TemporaryDirectory(prefix="imgclf-bench-ov-", dir=bench_dir) as folder:  # compiled, then gone
-        save_ir(converted, Path(folder) / "f32")
-        save_ir(quantize_int8(converted, [photos[i : i + 8] for i in range(0, len(photos), 8)]), Path(folder) / "int8")
-        for precision in ("fp32", "bf16", "int8"):
-            network = OpenVINONetwork(Path(folder) / ("int8" if precision == "int8" else "f32"), precision)
-            paths[f"openvino-{precision}"] = network.predict_on_batch
-    return paths
-
-
-def digits_paths(folder: Path) -> dict[str, Callable[[np.ndarray], Any]]:
+def backend_paths(folder: Path) -> dict[str, Callable[[np.ndarray], Any]]:
+    """The five predict functions of one model folder holding its fp32, bf16 and int8 variants."""
     paths = {f"tensorflow-{p}": load_classifier(folder, backend="tensorflow", precision=p).predict_batch
              for p in ("fp32", "bf16")}
-    for precision in ("fp32", "bf16", "int8"):
+    for precision in VARIANTS:
         paths[f"openvino-{precision}"] = load_classifier(folder, backend="openvino", precision=precision).predict_batch
     return paths
 
@@ -75,7 +54,7 @@ def speeds(paths: dict[str, Callable[[np.ndarray], Any]], batch: np.ndarray) -> 
 def run(bench_dir: Path, *, registry: str | None = None, model: str = "digits-vgg16") -> dict[str, Any]:
     flags = cpu_flags()
     random_batch = np.random.default_rng(0).integers(0, 256, (BATCH, VGG_SIZE, VGG_SIZE, 3), dtype=np.uint8)
-    vgg224 = speeds(vgg224_paths(bench_dir), random_batch)
+    vgg224 = speeds(backend_paths(bench_model(bench_dir / "registry", VGG_SIZE, VARIANTS).folder), random_batch)
     keras.backend.clear_session()
 
     source = digits_model_folder(bench_dir, registry, model)
@@ -83,11 +62,11 @@ def run(bench_dir: Path, *, registry: str | None = None, model: str = "digits-vg
     digits_registry = Registry(bench_dir / "digits-variants")
     digits_registry.register("digits-vgg16", source)
     outcomes = optimize_model(digits_registry, "digits-vgg16", OptimizeSettings(
-        precisions=("fp32", "bf16", "int8"), max_accuracy_drop=100))  # measure every variant, refuse none here
+        precisions=VARIANTS, max_accuracy_drop=100))  # measure every variant, refuse none here
     folder = digits_registry.local_path("digits-vgg16")
     fp32 = load_classifier(folder, backend="tensorflow", precision="fp32")
     test, labels = labelled_images(folder, fp32, Path(fp32.card["data"]["root"]), "test")
-    digits = speeds(digits_paths(folder), tiled(test.images, BATCH))
+    digits = speeds(backend_paths(folder), tiled(test.images, BATCH))
     for outcome in outcomes:
         digits[outcome.variant] |= {"test_accuracy": outcome.accuracy, "accuracy_drop_points": outcome.drop_points,
                                     "label_agreement_with_fp32": outcome.agreement}

@@ -383,8 +383,8 @@ def measure(work: Path, image_size: int, measure_s: float, rounds: int) -> dict[
         f"batch{BATCH_SIZE}_cpu_ms_per_image": statistics.median(
             entry["bare_batch"]["cpu_ms_per_image"] for entry in measured),
     }
-    return {"model": model.reference, "inference": classifier.card["inference"], "request_bytes": len(body), "deploy_s": deploy_s, "runs": runs,
-            "bare_model": bare, "rounds": by_round}
+    return {"model": model.reference, "inference": classifier.card["inference"], "request_bytes": len(body),
+            "deploy_s": deploy_s, "runs": runs, "bare_model": bare, "rounds": by_round}
 
 
 def ratio(numerator: float, denominator: float) -> float | None:

@@ -136,9 +136,10 @@ def gpu_visible() -> bool:
 
 
 def inference_choice(folder: Path, card: dict[str, Any], backend: str, precision: str | None) -> BackendChoice:
-    if network_file(card) is None and backend != "openvino":
+    has_network = network_file(card) is not None
+    if not has_network and backend != "openvino":
         return BackendChoice("scikit-learn", "fp32", None, "pixel features: no network to compile")
-    variants = stored_variants(folder) if network_file(card) else {}
+    variants = stored_variants(folder) if has_network else {}
     return choose_backend(backend=backend, precision=precision, model_precision=card.get("precision", "fp32"),
                           variants=variants, flags=cpu_flags(), has_gpu=gpu_visible())
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from imgclf.models.artifact import (
     write_json,
 )
 from imgclf.models.backends import BackendChoice, cpu_flags, shown_flags
-from imgclf.models.classifier import Classifier
+from imgclf.models.classifier import Classifier, KerasClassifier
 from imgclf.models.keras_api import keras
 from imgclf.models.openvino_backend import OpenVINONetwork, convert_network, quantize_int8, save_ir
 from imgclf.models.vgg import EMBEDDING_LAYER
@@ -68,8 +68,8 @@ class VariantOutcome:
 
     def line(self) -> str:
         verdict = "kept" if self.kept else f"REFUSED: accuracy drop above the {self.max_accuracy_drop:g}-point guard"
-        return (f"{self.model} {self.variant}: test accuracy {self.accuracy:.4f} vs TensorFlow fp32 {self.reference_accuracy:.4f} "
-                f"(drop {self.drop_points:.2f} points), label agreement {self.agreement:.2%}, "
+        return (f"{self.model} {self.variant}: test accuracy {self.accuracy:.4f} vs TensorFlow fp32 "
+                f"{self.reference_accuracy:.4f} (drop {self.drop_points:.2f} points), label agreement {self.agreement:.2%}, "
                 f"{self.images_per_s:.1f} vs {self.reference_images_per_s:.1f} images/s "
                 f"({self.images_per_s / self.reference_images_per_s:.2f}×): {verdict}")
 
@@ -88,7 +88,7 @@ def optimize_model(registry: Registry, reference: str, settings: OptimizeSetting
     test, test_labels = labelled_images(folder, fp32, data_dir, "test")
     reference_predictions = fp32.predict_batch(test.images).argmax(axis=1)
     reference_accuracy = float((reference_predictions == test_labels).mean())
-    converted = convert_network(keras_network(folder, card, fp32), card["input_size"])
+    converted = convert_network(keras_network(fp32), card["input_size"])
     speed_batch = tiled(test.images, SPEED_BATCH)
     calibration = (calibration_images(folder, fp32, data_dir, settings.calibration_images)
                    if "int8" in settings.precisions else None)
@@ -121,18 +121,19 @@ def optimize_model(registry: Registry, reference: str, settings: OptimizeSetting
             calibrated = len(calibration) if precision == "int8" else 0
             write_json(staging / CARD_FILE, variant_card(card, f"{name}:{version}", outcome, settings, calibrated))
             registry.add_to_version(f"{name}:{version}", f"{VARIANTS_DIR}/{variant}", staging)
-            outcome = VariantOutcome(**{**outcome.__dict__, "kept": True})
+            outcome = replace(outcome, kept=True)
             LOG.info("%s", outcome.line())
             outcomes.append(outcome)
     return outcomes
 
 
-def keras_network(folder: Path, card: dict[str, Any], fp32: Classifier) -> keras.Model:
-    """What a variant compiles: VGG16 with its embedding as a second output, or a baseline's extractor."""
-    if card["kind"] == "vgg16":
+def keras_network(fp32: Classifier) -> keras.Model:
+    """What a variant compiles, taken from the loaded fp32 model: VGG16 with its embedding as a second output, or a
+    baseline's extractor."""
+    if isinstance(fp32, KerasClassifier):
         model = fp32.model
         return keras.Model(model.input, [model.get_layer(EMBEDDING_LAYER).output, model.output])
-    return keras.models.load_model(folder / network_file(card), compile=False)
+    return fp32.features.model
 
 
 def calibration_images(folder: Path, classifier: Classifier, data_dir: Path, count: int) -> np.ndarray:

@@ -9,6 +9,7 @@ from imgclf.config import (
     DecodeLimits,
     build_dataclass,
     check_inference_choice,
+    check_number_range,
     check_int_range,
     default_registry,
 )
@@ -32,10 +33,7 @@ class ClassifierConfig:
             raise ConfigError(f"model must be a model reference such as 'digits-vgg16:1'; got {self.model!r}")
         check_inference_choice(self.backend, self.precision)
         check_int_range("max_batch_size", self.max_batch_size, 1, 1024)
-        if isinstance(self.batch_wait_timeout_s, bool) or not isinstance(self.batch_wait_timeout_s, (int, float)) \
-                or not 0 <= self.batch_wait_timeout_s <= 60:
-            raise ConfigError(f"batch_wait_timeout_s must be a number of seconds in [0, 60]; "
-                              f"got {self.batch_wait_timeout_s!r}")
+        check_number_range("batch_wait_timeout_s", self.batch_wait_timeout_s, 0, 60, " of seconds")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ClassifierConfig:
