@@ -124,6 +124,8 @@ class VGGSettings:
 
     def __post_init__(self) -> None:
         check_weights(self.weights)
+        if self.weights not in WEIGHTS_KEYWORDS:  # absolute, so Ray Train workers in other folders find the file
+            object.__setattr__(self, "weights", os.path.abspath(self.weights))
         check_int_range("image_size", self.image_size, *IMAGE_SIZE_RANGE)
         check_int_range("epochs", self.epochs, 1, 10_000)
         check_int_range("batch_size", self.batch_size, 1, 4096)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from imgclf.config import WEIGHTS_KEYWORDS
 from imgclf.errors import WeightsError
 from imgclf.models.keras_api import keras, tf
+from tf_keras.src.applications import vgg16 as keras_vgg16  # where Keras keeps the weights' URL
 
 IMAGENET_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_WEIGHTS_MD5 = "6d6bbae143d832006294945121d1f1fc"  # Keras' own checksum of that file
 VGG16_MEAN_BGR = (103.939, 116.779, 123.68)
 BASE_LAYER = "vgg16"
 EMBEDDING_LAYER = "embedding"
@@ -57,23 +61,39 @@ def build_vgg16(architecture: VGGArchitecture, *, weights: str) -> keras.Model:
 
 def vgg16_base(image_size: int, weights: str) -> keras.Model:
     """The convolutional base, loading weights from Keras' cache, a local file, or none at all."""
-    source = None if weights == "none" else weights
-    if source not in (None, "imagenet") and not os.path.isfile(source):
-        raise WeightsError(f"weights file {source} does not exist")
+    source = None
+    if weights != "none":
+        source = imagenet_weights_path() if weights == "imagenet" else weights
+        if not os.path.isfile(source):
+            raise WeightsError(f"weights file {source} does not exist")
     try:
         return keras.applications.VGG16(include_top=False, weights=source, input_shape=(image_size, image_size, 3))
-    except Exception as exc:  # Keras raises bare Exception/ValueError for download and shape problems
-        raise WeightsError(weights_failure_message(weights, exc)) from exc
+    except Exception as exc:  # Keras raises bare Exception/ValueError for shape problems
+        raise WeightsError(f"cannot load VGG16 base weights from {source}: {exc}") from exc
 
 
-def weights_failure_message(weights: str, exc: Exception) -> str:
-    if weights == "imagenet":
+def imagenet_weights_path() -> str:
+    """VGG16's ImageNet base weights in Keras' cache, downloaded into it first when the network allows."""
+    try:
+        return keras.utils.get_file(IMAGENET_WEIGHTS_FILE, keras_vgg16.WEIGHTS_PATH_NO_TOP, cache_subdir="models",
+                                    file_hash=IMAGENET_WEIGHTS_MD5)
+    except Exception as exc:  # Keras raises bare Exception for fetch failures
         cache = os.path.join(os.path.expanduser("~"), ".keras", "models")  # where tf_keras' get_file looks
-        return (
+        raise WeightsError(
             f"ImageNet weights for VGG16 are not in the Keras cache ({cache}/{IMAGENET_WEIGHTS_FILE}) and could not "
             f"be downloaded ({exc}); put the file there, pass --weights PATH, or train from scratch with --weights none"
-        )
-    return f"cannot load VGG16 base weights from {weights}: {exc}"
+        ) from exc
+
+
+def weights_file_sha256(weights: str) -> str | None:
+    """The SHA-256 of a base-weights file, so a model card pins the exact file; None for `imagenet`/`none`."""
+    if weights in WEIGHTS_KEYWORDS:
+        return None
+    digest = hashlib.sha256()
+    with open(weights, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def embedding_model(model: keras.Model) -> keras.Model:

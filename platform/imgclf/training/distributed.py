@@ -30,9 +30,6 @@ from imgclf.training.vgg_loop import TrainedVGG, TrainingState, train_vgg16
 LOG = logging.getLogger("imgclf.training")
 WEIGHTS_FILE = "weights.npz"
 STATE_FILE = "state.json"
-# Test-only fault injection: both variables must be set (the test suite does), so no user hits it by accident.
-FAIL_ONCE_AT_EPOCH_ENV = "IMGCLF_TEST_FAIL_ONCE_AT_EPOCH"
-FAIL_MARKER_ENV = "IMGCLF_TEST_FAIL_MARKER"
 
 
 def decode_batch(batch: dict[str, np.ndarray], *, size: int, limits: DecodeLimits) -> dict[str, np.ndarray]:
@@ -85,31 +82,13 @@ def restored_state(checkpoint: ray.train.Checkpoint | None, into: Path) -> Train
     return TrainingState(epochs_done=state["epochs_done"], history=state["history"], weights_path=str(into / WEIGHTS_FILE))
 
 
-def failure_injection_from_env() -> dict[str, str] | None:
-    """Test-only: read in the driver from its environment and handed to the workers in their config."""
-    target, marker = os.environ.get(FAIL_ONCE_AT_EPOCH_ENV), os.environ.get(FAIL_MARKER_ENV)
-    return {"epoch": target, "marker": marker} if target and marker else None
-
-
-def inject_test_failure(injection: dict[str, str] | None, epoch: int, rank: int) -> None:
-    """Fail once, on rank 0 at the start of the configured epoch; the marker file makes it once."""
-    if injection and rank == 0 and int(injection["epoch"]) == epoch and not os.path.exists(injection["marker"]):
-        marker = injection["marker"]
-        Path(marker).touch()
-        raise RuntimeError(f"injected test failure at the start of epoch {epoch}")
-
-
 class ReportEachEpoch(keras.callbacks.Callback):
     """Report every epoch's metrics to Ray Train, with a checkpoint (weights + history) from rank 0."""
 
-    def __init__(self, rank: int, start: TrainingState | None, failure: dict[str, str] | None) -> None:
+    def __init__(self, rank: int, start: TrainingState | None) -> None:
         super().__init__()
         self.rank = rank
-        self.failure = failure
         self.history = {key: list(values) for key, values in (start.history if start else {}).items()}
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        inject_test_failure(self.failure, epoch + 1, self.rank)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         metrics = {key: float(value) for key, value in (logs or {}).items()}
@@ -156,7 +135,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         train_vgg16(
             settings, VGGArchitecture(**config["architecture"]), train, val,
             train_images=config["train_images"], strategy=strategy, verbose=0, start=start,
-            callbacks=[ReportEachEpoch(context.get_world_rank(), start, config["test_failure"])],
+            callbacks=[ReportEachEpoch(context.get_world_rank(), start)],
         )
 
 
@@ -182,7 +161,6 @@ def train_vgg16_on_ray(
             "cpus_per_worker": scaling.resources_per_worker["CPU"],
             "train_images": train_images,
             "seed": settings.seed,
-            "test_failure": failure_injection_from_env(),
         },
         scaling_config=scaling,
         run_config=ray.train.RunConfig(

@@ -23,7 +23,7 @@ from imgclf.models.artifact import network_file, new_card, read_card, save_estim
 from imgclf.models.classifier import KerasClassifier, SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
 from imgclf.models.keras_api import keras
-from imgclf.models.vgg import VGGArchitecture, build_vgg16, embedding_model
+from imgclf.models.vgg import VGGArchitecture, build_vgg16, embedding_model, imagenet_weights_path, weights_file_sha256
 from imgclf.optimization.optimize import VariantOutcome, optimize_model
 from imgclf.registry import Registry
 from imgclf.training.baseline_search import SearchJob, search
@@ -62,8 +62,16 @@ def registry_name(base: str, *parts: str) -> str:
     return "-".join((cleaned, *parts))
 
 
+def uses_vgg16(settings: TrainSettings) -> bool:
+    """True when the run builds VGG16: the CNN itself, or baselines on its embeddings."""
+    return "vgg16" in settings.models or (
+        any(kind in settings.models for kind in BASELINE_KINDS) and "embeddings" in settings.baselines.feature_sets)
+
+
 def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult:
     """Train, evaluate and register every model in `settings.models`; write the run's report."""
+    if settings.vgg.weights == "imagenet" and uses_vgg16(settings):
+        imagenet_weights_path()  # missing ImageNet weights fail here, in one line, before any work starts
     data = prepare_dataset(
         settings.data_dir, image_size=settings.vgg.image_size, split=settings.split, limits=settings.limits,
         progress=progress,
@@ -98,6 +106,7 @@ def common_card(settings: TrainSettings, data: PreparedDataset, name: str, kind:
         labels=list(data.classes),
         input_size=settings.vgg.image_size,
         weights_source=settings.vgg.weights,
+        weights_sha256=weights_file_sha256(settings.vgg.weights),
         pretrained=settings.vgg.pretrained,
         precision=settings.vgg.precision,
         training=settings.to_dict(),

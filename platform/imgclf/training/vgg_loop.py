@@ -22,7 +22,7 @@ class TrainedVGG:
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """One log line per epoch: losses, accuracies and training throughput."""
+    """One log line per epoch: losses, accuracies, the learning rate and training throughput."""
 
     def __init__(self, train_images: int, total_epochs: int) -> None:
         super().__init__()
@@ -36,6 +36,7 @@ class EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
         seconds = time.perf_counter() - self.started
+        logs["learning_rate"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
         logs["images_per_second"] = self.train_images / seconds if seconds > 0 else 0.0
         logs["epoch_seconds"] = seconds
         values = " ".join(f"{key}={value:.4f}" for key, value in logs.items())

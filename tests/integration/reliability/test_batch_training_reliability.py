@@ -29,13 +29,13 @@ import yaml
 
 from imgclf.local_cluster import HeadNode, running_head, start_worker
 from imgclf.registry import LATEST, Registry
-from imgclf.training.distributed import FAIL_MARKER_ENV, FAIL_ONCE_AT_EPOCH_ENV
 from utils.cli import run_cli
 from utils.datasets import write_digits_subset
 from utils.digits_run import VGG_MODEL, TrainedRun
 from utils.images import truncated
 from utils.netns import TwoHosts, two_hosts
 from utils.ray_head import venv_env
+from utils.train_worker import KillTrainWorker, checkpoint_state, registered_epochs
 
 from conftest import ScenarioResult  # this folder's: pytest imports a folder's conftest just before its modules
 
@@ -279,55 +279,52 @@ def test_batch_job_survives_a_killed_worker_node(trained_run: TrainedRun, digits
     assert error_rows == bad, f"error rows {sorted(error_rows)}; expected {sorted(bad)}"
 
 
-# --- 2. training, a Ray Train worker fails ------------------------------------------------------------------
+# --- 2. training, a Ray Train worker is killed -------------------------------------------------------------
 
-FAIL_AT_EPOCH = 2  # the start of epoch 2: epoch 1's checkpoint is there to resume from
-TRAIN_EPOCHS = 2
-
-
-def checkpoint_states(storage: Path) -> list[dict]:
-    return sorted((json.loads(path.read_text()) for path in storage.glob("*/checkpoint_*/state.json")),
-                  key=lambda state: state["epochs_done"])
+KILL_AFTER_EPOCH = 1  # SIGKILL once epoch 1's checkpoint is registered: the run must resume from it
+TRAIN_EPOCHS = 3
+TRAIN_IMAGE_SIZE = 64  # large enough that the epochs after the kill outlast Ray Train's registration (≤ 2 s)
 
 
-def test_training_resumes_after_a_failed_worker(scoreboard, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                ray_cluster) -> None:
-    """The test-only failure injection of imgclf.training.distributed (a Ray Train worker raises once at the
-    start of an epoch; FailureConfig.max_failures restarts the worker group from the last checkpoint)."""
+def test_training_resumes_after_a_killed_worker(scoreboard, tmp_path: Path, ray_cluster) -> None:
+    """A real crash: the Ray Train worker process gets SIGKILL mid-run; FailureConfig.max_failures restarts the
+    worker group from the last registered checkpoint."""
     data = write_digits_subset(tmp_path / "digits", per_class=6)
-    marker = tmp_path / "failed-once"
-    monkeypatch.setenv(FAIL_ONCE_AT_EPOCH_ENV, str(FAIL_AT_EPOCH))
-    monkeypatch.setenv(FAIL_MARKER_ENV, str(marker))
     config = tmp_path / "settings.yaml"
     storage, registry = tmp_path / "ckpt", tmp_path / "registry"
     config.write_text(yaml.safe_dump({"cache_dir": str(tmp_path / "cache"), "cluster": {"storage_path": str(storage)}}))
     started = time.monotonic()
-    result = run_cli(["train", "--data", data, "--config", config, "--models", "vgg16", "--image-size", "32",
-                      "--epochs", str(TRAIN_EPOCHS), "--workers", "1", "--registry", registry,
-                      "--output", tmp_path / "runs", "--name", "tiny"])
+    with KillTrainWorker(storage, after_epoch=KILL_AFTER_EPOCH) as killer:
+        result = run_cli(["train", "--data", data, "--config", config, "--models", "vgg16", "--image-size",
+                          str(TRAIN_IMAGE_SIZE), "--epochs", str(TRAIN_EPOCHS), "--workers", "1",
+                          "--registry", registry, "--output", tmp_path / "runs", "--name", "tiny"])
     wall = time.monotonic() - started
-    states = checkpoint_states(storage)
+    kill = killer.kill
+    resumed_from = max(kill.epochs_registered or [TRAIN_EPOCHS])
     reg = Registry(registry)
     versions = reg.list_versions("tiny-vgg16") if result.exit_code == 0 else []
     history = json.loads((registry / "tiny-vgg16" / "1" / "metrics.json").read_text())["history"] if versions else {}
+    epochs = registered_epochs(storage)
+    final = checkpoint_state(storage, TRAIN_EPOCHS)["history"] if TRAIN_EPOCHS in epochs else {}
+    before_kill = checkpoint_state(storage, resumed_from)["history"] if resumed_from in epochs else {}
     checks = {
         "exit 0": result.exit_code == 0,
-        "the failure happened": marker.exists(),
-        "one checkpoint per epoch": [state["epochs_done"] for state in states] == list(range(1, TRAIN_EPOCHS + 1)),
-        "epoch 1 not trained again": len(states) == TRAIN_EPOCHS
-        and states[-1]["history"]["loss"][0] == states[0]["history"]["loss"][0],
+        "worker killed mid-run": kill.failure is None and resumed_from < TRAIN_EPOCHS,
+        "one checkpoint per epoch": epochs == list(range(1, TRAIN_EPOCHS + 1)),
+        "epochs before the kill not trained again": bool(final)
+        and final["loss"][:resumed_from] == before_kill.get("loss"),
         "registered as version 1, latest": versions == ["1"] and reg.aliases("tiny-vgg16").get(LATEST) == "1",
         "full history": all(len(history.get(key, [])) == TRAIN_EPOCHS for key in ("loss", "val_loss")),
     }
     failed = [name for name, ok in checks.items() if not ok]
     details = ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in checks.items())
-    print(f"\ntraining / worker failure ({wall:.0f} s): {details}")
+    print(f"\ntraining / worker killed ({wall:.0f} s): {details}")
     scoreboard.record(ScenarioResult(
-        scenario="training: worker fails", load=f"60 images, {TRAIN_EPOCHS} epochs, 1 worker, {wall:.0f} s",
-        faults=f"Train worker fails at start of epoch {FAIL_AT_EPOCH} (injected)", bad_inputs="-",
+        scenario="training: worker killed", load=f"60 images, {TRAIN_EPOCHS} epochs, 1 worker, {wall:.0f} s",
+        faults=f"SIGKILL of the Train worker after epoch {KILL_AFTER_EPOCH}'s checkpoint", bad_inputs="-",
         failures=0 if not failed else 1, passed=not failed, details=details,
     ))
-    assert not failed, f"{failed}\nstderr:\n{result.stderr[-3000:]}"
+    assert not failed, f"{failed}; kill: {kill}\nstderr:\n{result.stderr[-3000:]}"
 
 
 # --- 3. registry, register killed mid-copy ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""VGG16 on Ray Train: two data-parallel workers, and a run that survives a worker failure."""
+"""VGG16 on Ray Train: two data-parallel workers, and a run that survives its worker being killed."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from imgclf.training.distributed import FAIL_MARKER_ENV, FAIL_ONCE_AT_EPOCH_ENV
 from utils.cli import run_cli
 from utils.datasets import write_digits_subset
+from utils.train_worker import KillTrainWorker, checkpoint_state, registered_epochs
 
 pytestmark = pytest.mark.slow
 
@@ -20,11 +20,11 @@ def tiny_digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_digits_subset(tmp_path_factory.mktemp("tiny") / "digits", per_class=10)
 
 
-def train(data: Path, root: Path, *, workers: int, epochs: int):
+def train(data: Path, root: Path, *, workers: int, epochs: int, image_size: int = 32):
     config = root / "settings.yaml"
     config.write_text(yaml.safe_dump({"cache_dir": str(root / "cache"), "cluster": {"storage_path": str(root / "ckpt")}}))
     result = run_cli(
-        ["train", "--data", data, "--config", config, "--models", "vgg16", "--image-size", "32",
+        ["train", "--data", data, "--config", config, "--models", "vgg16", "--image-size", str(image_size),
          "--epochs", str(epochs), "--workers", str(workers), "--registry", root / "registry",
          "--output", root / "runs", "--name", "tiny"]
     )
@@ -59,18 +59,19 @@ def test_two_workers_train_a_model_that_predicts(tiny_digits: Path, tmp_path: Pa
     assert row["label"] in [str(digit) for digit in range(10)] and 0.0 <= row["score"] <= 1.0
 
 
-def test_failed_worker_resumes_from_the_last_checkpoint(
-    tiny_digits: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ray_cluster
-) -> None:
-    marker = tmp_path / "failed-once"
-    monkeypatch.setenv(FAIL_ONCE_AT_EPOCH_ENV, "2")
-    monkeypatch.setenv(FAIL_MARKER_ENV, str(marker))
-    train(tiny_digits, tmp_path, workers=1, epochs=2)
-    assert marker.exists(), "the injected failure did not happen"
-    states = checkpoint_states(tmp_path)
-    assert [state["epochs_done"] for state in states] == [1, 2]
-    final_history = states[-1]["history"]
-    assert len(final_history["loss"]) == 2 and len(final_history["val_loss"]) == 2
-    assert final_history["loss"][0] == states[0]["history"]["loss"][0], "epoch 1 was trained again"
+def test_killed_worker_resumes_from_the_last_checkpoint(tiny_digits: Path, tmp_path: Path, ray_cluster) -> None:
+    """A SIGKILL of the Ray Train worker process after epoch 1's checkpoint; the run resumes from it."""
+    epochs = 3
+    with KillTrainWorker(tmp_path / "ckpt", after_epoch=1) as killer:
+        train(tiny_digits, tmp_path, workers=1, epochs=epochs, image_size=64)  # 64 px: epochs outlast the kill
+    print(f"\nSIGKILL of Ray Train worker {killer.kill.pid}; checkpoints registered: {killer.kill.epochs_registered}")
+    assert killer.kill.failure is None, killer.kill.failure
+    resumed_from = max(killer.kill.epochs_registered)
+    assert resumed_from < epochs, f"killed only after the last checkpoint: {killer.kill.epochs_registered}"
+    assert registered_epochs(tmp_path / "ckpt") == [1, 2, 3]
+    final_history = checkpoint_state(tmp_path / "ckpt", epochs)["history"]
+    assert len(final_history["loss"]) == epochs and len(final_history["val_loss"]) == epochs
+    before_kill = checkpoint_state(tmp_path / "ckpt", resumed_from)["history"]
+    assert final_history["loss"][:resumed_from] == before_kill["loss"], "epochs before the kill were trained again"
     metrics = json.loads((artifact(tmp_path) / "metrics.json").read_text())
-    assert len(metrics["history"]["loss"]) == 2
+    assert metrics["history"]["loss"] == final_history["loss"]
