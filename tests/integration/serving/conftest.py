@@ -15,7 +15,7 @@ from utils.serve_app import ServeApp, deploy_app
 
 @pytest.fixture(scope="session")
 def serve_registry(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A registry holding the trained digits VGG16 twice: versions 1 and 2 (for hot-swap tests)."""
+    """A registry holding the trained digits VGG16 twice: versions 1 and 2 (for tests naming a version)."""
     root = tmp_path_factory.mktemp("serve-registry")
     source = Registry(trained_run.registry).local_path(VGG_MODEL)
     registry = Registry(root)

@@ -7,11 +7,16 @@ test `serve deploy`s its config to it, replacing the previous one (same app name
 until Serve reports it applied. The Classifier is pinned to one replica, so each client's answers follow that
 one replica's model swap, and a burst cannot be absorbed by scaling up (max_queued_requests limits the queue of
 the one Api replica's handle to it).
+
+The two versions are different networks: version 1 is the session's digits VGG16 (labels 0-9), version 2 a VGG16
+trained on the same kind of digits sorted into even and odd. The labels of an answer thus tell whose weights
+computed it, whatever version number the answer names.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,8 +26,10 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
+from imgclf.registry import Registry
 from utils import serve_app  # not its `test_config` by name: pytest would collect it as a test
-from utils.digits_run import VGG_MODEL, TrainedRun
+from utils.cli import run_cli
+from utils.digits_run import DIGIT_CLASSES, VGG_MODEL, TrainedRun
 from utils.ray_head import HeadNode, free_port, ray_head
 from utils.serve_app import deployment, serve_deploy, wait_until_ready
 
@@ -31,6 +38,9 @@ pytestmark = pytest.mark.slow
 APP_TIMEOUT_S = 420.0  # a first deploy imports TensorFlow in each replica on 2 shared cores
 REQUEST_TIMEOUT_S = 60.0
 ONE_REPLICA = {"autoscaling_config": {"min_replicas": 1, "max_replicas": 1, "target_ongoing_requests": 2}}
+PARITY_CLASSES = ("even", "odd")
+PARITY_PER_DIGIT = 5  # 50 images: version 2 only has to answer with its own labels, not to be accurate
+LABELS_OF = {"1": frozenset(DIGIT_CLASSES), "2": frozenset(PARITY_CLASSES)}  # version -> its network's labels
 
 
 @dataclass(frozen=True)
@@ -54,11 +64,36 @@ class Stage:
         return wait_until_applied(self.head, config)
 
 
+def write_parity_digits(digits_dir: Path, folder: Path) -> Path:
+    """The first PARITY_PER_DIGIT images of each digit, in a folder per parity (`even`, `odd`)."""
+    for digit in DIGIT_CLASSES:
+        target = folder / PARITY_CLASSES[int(digit) % 2]
+        target.mkdir(parents=True, exist_ok=True)
+        for source in sorted((digits_dir / digit).glob("*.png"))[:PARITY_PER_DIGIT]:
+            shutil.copy(source, target / f"{digit}-{source.name}")
+    return folder
+
+
 @pytest.fixture(scope="module")
-def stage(serve_registry: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+def swap_registry(trained_run: TrainedRun, digits_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """VGG_MODEL version 1: the session's digits VGG16; version 2: a VGG16 trained (1 epoch, 32 px) on parity."""
+    root = tmp_path_factory.mktemp("swap")
+    data = write_parity_digits(digits_dir, root / "parity")
+    trained = run_cli(["train", "--data", data, "--models", "vgg16", "--image-size", "32", "--epochs", "1",
+                       "--registry", root / "trained", "--output", root / "runs",
+                       "--storage-path", root / "ray_results"])
+    assert trained.exit_code == 0, trained.stderr
+    registry = Registry(root / "registry")
+    registry.register(VGG_MODEL, Registry(trained_run.registry).local_path(VGG_MODEL))
+    registry.register(VGG_MODEL, Registry(root / "trained").local_path("parity-vgg16"))
+    return root / "registry"
+
+
+@pytest.fixture(scope="module")
+def stage(swap_registry: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     """This module's own head node; its deployments all answer on one port."""
     with ray_head("/tmp", num_cpus=2) as head:
-        yield Stage(head, free_port(), tmp_path_factory.mktemp("serve-reconfigure"), serve_registry)
+        yield Stage(head, free_port(), tmp_path_factory.mktemp("serve-reconfigure"), swap_registry)
 
 
 @pytest.fixture(scope="module")
@@ -142,10 +177,17 @@ def replica_ids(app: dict[str, Any], name: str) -> set[str]:
 
 @dataclass
 class Answer:
+    sent: float  # when the request went out
     status: int | None  # None: no HTTP answer at all
-    version: str | None
+    version: str | None  # the version the answer names
+    labels: frozenset[str] = frozenset()  # the labels of its top_k
     detail: str = ""
     at: float = field(default_factory=time.monotonic)  # when it came
+
+    @property
+    def computed_by(self) -> str | None:
+        """The version whose network has the answer's labels; None for a failure or labels of both networks."""
+        return next((version for version, labels in LABELS_OF.items() if self.labels and self.labels <= labels), None)
 
 
 @dataclass
@@ -160,15 +202,18 @@ class Client:
     def run(self) -> None:
         with httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT_S) as http:
             while not self.stop.is_set():
-                try:
-                    answer = http.post("/v1/classify", content=self.image, headers={"content-type": "image/png"})
-                except httpx.HTTPError as exc:
-                    self.answers.append(Answer(None, None, repr(exc)))
-                    continue
-                if answer.status_code == 200:
-                    self.answers.append(Answer(200, answer.json()["model"]["version"]))
-                else:
-                    self.answers.append(Answer(answer.status_code, None, answer.text[:300]))
+                self.answers.append(self.ask(http))
+
+    def ask(self, http: httpx.Client) -> Answer:
+        sent = time.monotonic()
+        try:
+            answer = http.post("/v1/classify", content=self.image, headers={"content-type": "image/png"})
+        except httpx.HTTPError as exc:
+            return Answer(sent, None, None, detail=repr(exc))
+        if answer.status_code != 200:
+            return Answer(sent, answer.status_code, None, detail=answer.text[:300])
+        body = answer.json()
+        return Answer(sent, 200, body["model"]["version"], frozenset(entry["label"] for entry in body["top_k"]))
 
     def count(self, version: str) -> int:
         return sum(a.version == version for a in list(self.answers))
@@ -202,13 +247,21 @@ def test_new_model_version_is_swapped_in_without_a_failed_request(stage: Stage, 
     failed = [a for a in answers if a.status != 200]
     during = [a for a in answers if swap_started <= a.at <= swapped]
     print(f"\nhot swap: {len(answers)} requests by {len(clients)} clients, {len(failed)} failed, "
-          f"{sum(a.version == '1' for a in answers)} by version 1, {sum(a.version == '2' for a in answers)} by "
-          f"version 2; {len(during)} answered during the {swapped - swap_started:.1f} s from `serve deploy` to "
+          f"{sum(a.computed_by == '1' for a in answers)} by version 1, {sum(a.computed_by == '2' for a in answers)} "
+          f"by version 2; {len(during)} answered during the {swapped - swap_started:.1f} s from `serve deploy` to "
           f"/readyz on version 2; test {time.monotonic() - started:.1f} s")
     assert not failed, f"{len(failed)} of {len(answers)} requests failed, e.g. {failed[:3]}"
     assert during, "no request was answered while the new version was deployed"
+    wrong = [a for a in answers if a.computed_by != a.version]
+    assert not wrong, (f"{len(wrong)} of {len(answers)} answers have labels of another network than the version "
+                       f"they name, e.g. {wrong[:3]}")
+    # Before `serve deploy`, only version 1 exists. Once /readyz names version 2, the one replica's reconfigure has
+    # switched its model, so every batch from then on runs version 2: a request sent after that never gets version
+    # 1. In between, a request may still be answered by version 1 (its batch started before the switch).
+    assert {a.computed_by for a in answers if a.sent < swap_started} == {"1"}
+    assert {a.computed_by for a in answers if a.sent > swapped} == {"2"}
     for number, client in enumerate(clients):
-        versions = [a.version for a in client.answers]
+        versions = [a.computed_by for a in client.answers]
         assert set(versions) == {"1", "2"}, f"client {number}: {set(versions)}"
         switch = versions.index("2")
         assert versions[:switch].count("1") >= 5

@@ -1,0 +1,141 @@
+"""bf16 end to end on a VGG16 that learned the digits: `imgclf predict`, the `imgclf classify` batch job and the
+Serve Classifier, each asked for bf16, give fp32's labels on the model's whole test split.
+
+TensorFlow runs bf16 on every CPU (natively with avx512_bf16 or AMX, emulated without), so nothing here is skipped.
+The model has no compiled variant, so `--precision bf16` under the default backend `auto` runs TensorFlow bf16
+(imgclf.models.backends). The fp32 reference is `imgclf predict` at fp32: the fp32 paths agree with each other to
+1e-5 (tests/integration/serving/test_http_api.py, tests/integration/optimization/test_optimize.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import httpx
+import numpy as np
+import pyarrow.dataset as pads
+import pytest
+
+from imgclf.data.digits import write_digits
+from imgclf.data.split import Manifest
+from imgclf.registry import Registry
+from utils.cli import run_cli
+from utils.digits_run import DIGIT_CLASSES, VGG_MODEL
+from utils.ray_head import HeadNode, ray_head
+from utils.serve_app import deploy_app
+
+pytestmark = pytest.mark.slow
+EPOCHS = 3  # about 95% test accuracy: the labels mean something, and few answers are near ties
+MIN_AGREEMENT = 0.99
+# bf16 keeps 8 bits of mantissa: somewhere on the split its scores differ from fp32's by about 1e-3, far more
+# than fp32 scores of different paths ever do (1e-5). A smaller largest difference means fp32 ran.
+BF16_SHOWS_ABOVE = 1e-4
+TOP_K = str(len(DIGIT_CLASSES))  # every class's score
+
+Scores = dict[str, dict[str, float]]  # file path -> label -> score
+
+
+@dataclass(frozen=True)
+class LearnedDigits:
+    registry: Path  # holds VGG_MODEL:1
+    folder: Path  # copies of the model's test files, in a folder per class
+    files: list[Path]  # the files in that folder
+    labels: dict[str, str]  # file path -> its true label
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> LearnedDigits:
+    """All 1,797 digits at 32 px, VGG16 trained on them for EPOCHS epochs, and the test split of its manifest."""
+    root = tmp_path_factory.mktemp("bf16")
+    data = root / "digits"
+    write_digits(data)
+    trained = run_cli(["train", "--data", data, "--name", "digits", "--models", "vgg16", "--image-size", "32",
+                       "--epochs", EPOCHS, "--registry", root / "registry", "--output", root / "runs",
+                       "--storage-path", root / "ray_results"])
+    assert trained.exit_code == 0, trained.stderr
+    folder = Registry(root / "registry").local_path(VGG_MODEL)
+    files = []
+    for row in Manifest.load(folder / "manifest.csv", DIGIT_CLASSES).subset("test"):
+        target = root / "test" / row.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        files.append(Path(shutil.copy(data / row.path, target)))
+    return LearnedDigits(root / "registry", root / "test", files, {str(path): path.parent.name for path in files})
+
+
+def predict(learned: LearnedDigits, precision: str) -> Scores:
+    """`imgclf predict --json --precision PRECISION` of every test file."""
+    result = run_cli(["predict", VGG_MODEL, *learned.files, "--json", "--top-k", TOP_K, "--precision", precision,
+                      "--registry", learned.registry])
+    assert result.exit_code == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    return {answer["path"]: scores_of(answer["top_k"]) for answer in answers}
+
+
+def scores_of(top_k: Iterable[dict]) -> dict[str, float]:
+    return {entry["label"]: entry["score"] for entry in top_k}
+
+
+@pytest.fixture(scope="module")
+def fp32(learned: LearnedDigits) -> Scores:
+    return predict(learned, "fp32")
+
+
+def label_of(scores: dict[str, float]) -> str:
+    return max(scores, key=scores.__getitem__)
+
+
+def check_bf16_answers(scores: Scores, fp32: Scores) -> None:
+    """An answer for every test file, fp32's label on at least MIN_AGREEMENT of them, and scores bf16 computed."""
+    assert scores.keys() == fp32.keys()
+    differing = sorted(path for path in fp32 if label_of(scores[path]) != label_of(fp32[path]))
+    assert 1 - len(differing) / len(fp32) >= MIN_AGREEMENT, f"{len(differing)} of {len(fp32)} differ: {differing}"
+    largest = max(abs(scores[path][label] - score) for path in fp32 for label, score in fp32[path].items())
+    assert largest > BF16_SHOWS_ABOVE, f"scores within {largest:.1e} of fp32's: fp32 ran, not bf16"
+
+
+def test_the_model_learned_the_digits(learned: LearnedDigits, fp32: Scores) -> None:
+    assert len(fp32) >= 250
+    assert np.mean([label_of(fp32[path]) == label for path, label in learned.labels.items()]) > 0.8
+
+
+def test_predict_bf16_gives_fp32_labels(learned: LearnedDigits, fp32: Scores, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="imgclf")
+    check_bf16_answers(predict(learned, "bf16"), fp32)
+    [chosen] = [message for message in caplog.messages if message.startswith(f"{VGG_MODEL} runs on ")]
+    assert chosen.startswith(f"{VGG_MODEL} runs on tensorflow bf16 ("), chosen
+
+
+def test_classify_bf16_gives_fp32_labels(learned: LearnedDigits, fp32: Scores, tmp_path: Path) -> None:
+    output = tmp_path / "parquet"
+    result = run_cli(["classify", learned.folder, "--model", VGG_MODEL, "--output", output,
+                      "--registry", learned.registry, "--top-k", TOP_K, "--precision", "bf16"])
+    assert result.exit_code == 0, result.stderr
+    rows = pads.dataset(output, format="parquet").to_table().to_pylist()
+    assert not [row for row in rows if row["error"]]
+    check_bf16_answers({row["path"]: scores_of(row["top_k"]) for row in rows}, fp32)
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[HeadNode]:
+    with ray_head("/tmp", num_cpus=2) as node:
+        yield node
+
+
+def test_serving_bf16_gives_fp32_labels(learned: LearnedDigits, fp32: Scores, head: HeadNode, tmp_path: Path) -> None:
+    app = deploy_app(head, tmp_path, registry=learned.registry, model=VGG_MODEL,
+                     classifier_user_config={"precision": "bf16"})
+    [described] = httpx.get(f"{app.url}/v1/models", timeout=30).json()["models"]
+    assert (described["inference"]["backend"], described["inference"]["precision"]) == ("tensorflow", "bf16")
+    scores = {}
+    with httpx.Client(base_url=app.url, timeout=60) as http:
+        for path in learned.files:
+            answer = http.post("/v1/classify", params={"top_k": TOP_K}, content=path.read_bytes(),
+                               headers={"content-type": "image/png"})
+            assert answer.status_code == 200, answer.text
+            scores[str(path)] = scores_of(answer.json()["top_k"])
+    check_bf16_answers(scores, fp32)
