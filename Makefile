@@ -17,21 +17,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install $(PIP_QUIET) -e ".[dev]"
 	touch $(STAMP)
 
-# Debian packages whose real binaries the integration tests run; each package installs a binary of its name.
-SYSTEM_PACKAGES := prometheus prometheus-pushgateway chromium shellcheck
+# Debian packages whose real binaries the tests run, as PACKAGE:BINARY; a plain PACKAGE installs a binary of its name.
+SYSTEM_PACKAGES := prometheus prometheus-pushgateway chromium shellcheck kubernetes-client:kubectl
 
 # Installs the missing ones when run as root with apt-get; otherwise says which are missing (their tests skip).
 system-packages:
 	@missing=""; \
-	for bin in $(SYSTEM_PACKAGES); do \
-		command -v $$bin >/dev/null 2>&1 || test -x /usr/bin/$$bin || missing="$$missing $$bin"; \
+	for entry in $(SYSTEM_PACKAGES); do \
+		package=$${entry%%:*}; bin=$${entry#*:}; \
+		command -v $$bin >/dev/null 2>&1 || test -x /usr/bin/$$bin || missing="$$missing $$package"; \
 	done; \
 	if [ -z "$$missing" ]; then \
 		echo "system packages: all present ($(SYSTEM_PACKAGES))"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "system packages: installing$$missing"; \
 		apt-get update && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	else \
 		echo "system packages: missing$$missing; the tests needing them will skip (fail when CI=true)"; \
 	fi

@@ -7,6 +7,15 @@ from pathlib import Path
 
 from imgclf.data.digits import write_digits
 from utils.images import truncated
+from utils.prerequisites import require_folder
+
+# ../shared next to the repository root; present in CI (see ../shared/datasets/README.md).
+SHARED_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+
+
+def hymenoptera(*parts: str) -> Path:
+    """A folder of the shared ants-vs-bees photos (`train`, `val`, ...); skip without it, fail when CI=true."""
+    return require_folder(SHARED_DATASETS.joinpath("hymenoptera", *parts), "the shared hymenoptera photos")
 
 
 def write_digits_subset(folder: Path, *, per_class: int, size: int = 32) -> Path:

@@ -18,6 +18,7 @@ sys.path.insert(0, str(REPO / "k8s"))
 from k8s_manifests import rayjob_command, rebase_paths  # noqa: E402
 
 pytestmark = pytest.mark.slow
+JOB_TIMEOUT_S = 1500
 
 
 def run_job(manifest: str, data_root: Path, address: str) -> subprocess.CompletedProcess:
@@ -25,9 +26,10 @@ def run_job(manifest: str, data_root: Path, address: str) -> subprocess.Complete
     script, arguments = rayjob_command(REPO / "k8s" / manifest)
     command = [sys.executable, script, *rebase_paths(arguments, data_root)]
     env = {**venv_env(), "RAY_ADDRESS": address}
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=JOB_TIMEOUT_S)
 
 
+@pytest.mark.timeout(2 * JOB_TIMEOUT_S + 300)  # two jobs in a row, each with its own limit
 def test_train_then_batch_rayjobs_run_with_their_real_arguments(tmp_path: Path, ray_cluster) -> None:
     address = ray_cluster.get_runtime_context().gcs_address
     digits = write_digits_subset(tmp_path / "digits", per_class=6)

@@ -1,6 +1,8 @@
 """A real two-host Ray cluster: the head in this network namespace, a worker node in another one joined by a veth
-pair (or, where namespaces are not permitted, a second raylet on this host). A batch job's model actors and a
-Serve deployment's replicas land on both nodes, checked through Ray's state API."""
+pair (or, where no namespace can be created, a second raylet on this host; CI refuses that fallback where this
+machine permits namespaces). A batch job's model actors and a Serve deployment's replicas land on both nodes, checked
+through Ray's state API. Which mechanism ran is printed, recorded as each test's `two_host_mechanism` property and
+named in the terminal summary."""
 
 from __future__ import annotations
 
@@ -18,12 +20,13 @@ from ray.util.state import list_actors
 
 from imgclf.local_cluster import HeadNode, running_head, start_worker
 from utils.digits_run import VGG_MODEL, TrainedRun
-from utils.netns import two_hosts
+from utils.netns import MECHANISM_PROPERTY, two_hosts
 from utils.ray_head import venv_env
 from utils.serve_app import deploy_app
 
 pytestmark = pytest.mark.slow
 NODE_CPUS = 2
+CLASSIFY_TIMEOUT_S = 900
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +34,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HeadNode
     """(head, mechanism): a head and one worker node of NODE_CPUS CPUs each."""
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     with two_hosts() as hosts:
-        host = hosts.head_ip if hosts else "127.0.0.1"
-        with running_head(num_cpus=NODE_CPUS, host=host, env=venv_env()) as head:
-            if hosts:
-                start_worker(head, num_cpus=NODE_CPUS, node_ip=hosts.worker_ip, command_prefix=hosts.worker_prefix,
-                             env=venv_env())
-                mechanism = f"network namespace {hosts.namespace} ({hosts.worker_ip}) joined to {hosts.head_ip} by veth"
-            else:
-                start_worker(head, num_cpus=NODE_CPUS, env=venv_env())
-                mechanism = "two raylets on one host (network namespaces not permitted)"
-            print(f"\ntwo-host cluster: {mechanism}")
+        print(f"\ntwo-host cluster: {hosts.mechanism}")
+        with running_head(num_cpus=NODE_CPUS, host=hosts.head_ip, env=venv_env()) as head:
+            start_worker(head, num_cpus=NODE_CPUS, node_ip=hosts.worker_ip, command_prefix=hosts.worker_prefix,
+                         env=venv_env())
             wait_for_nodes(head, 2)
-            yield head, mechanism
+            yield head, hosts.mechanism
+
+
+@pytest.fixture(autouse=True)
+def mechanism(cluster, record_property) -> str:
+    """The mechanism that ran, as a property of every test's report."""
+    record_property(MECHANISM_PROPERTY, cluster[1])
+    return cluster[1]
 
 
 def wait_for_nodes(head: HeadNode, count: int, timeout_s: float = 120) -> None:
@@ -63,26 +67,28 @@ def actor_nodes(head: HeadNode, class_fragment: str) -> dict[str, str]:
     return {a.actor_id: a.node_id for a in actors if class_fragment in (a.class_name or "")}
 
 
-def test_batch_job_model_actors_run_on_both_nodes(cluster, trained_run: TrainedRun, tmp_path: Path) -> None:
+@pytest.mark.timeout(2 * CLASSIFY_TIMEOUT_S)  # the job's own limit, plus the cluster and the training run it uses
+def test_batch_job_model_actors_run_on_both_nodes(cluster, mechanism: str, trained_run: TrainedRun,
+                                                  tmp_path: Path) -> None:
     head, _ = cluster
     output = tmp_path / "out"
     command = [sys.executable, "-m", "imgclf.cli", "classify", str(trained_run.data_dir), "--model", VGG_MODEL,
                "--registry", str(trained_run.registry), "--output", str(output), "--address", head.address,
                "--concurrency", "2", "--cpus-per-actor", "1.5", "--batch-size", "16"]
-    done = subprocess.run(command, env=venv_env(), capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = subprocess.run(command, env=venv_env(), capture_output=True, text=True, timeout=CLASSIFY_TIMEOUT_S)
+    assert done.returncode == 0, f"({mechanism})\n" + done.stdout[-3000:] + done.stderr[-3000:]
     files = [p for p in trained_run.data_dir.rglob("*") if p.is_file()]
     assert pads.dataset(output, format="parquet").count_rows() == len(files)
     nodes = set(actor_nodes(head, "MapBatches(BatchPredictor)").values())
-    assert len(nodes) == 2, f"model actors ran on {nodes}"
+    assert len(nodes) == 2, f"model actors ran on {nodes} ({mechanism})"
 
 
-def test_serve_replicas_run_on_both_nodes(cluster, trained_run: TrainedRun, tmp_path: Path) -> None:
+def test_serve_replicas_run_on_both_nodes(cluster, mechanism: str, trained_run: TrainedRun, tmp_path: Path) -> None:
     head, _ = cluster
     app = deploy_app(head, tmp_path, registry=trained_run.registry, model=VGG_MODEL,
                      classifier={"num_replicas": 2, "autoscaling_config": None, "ray_actor_options": {"num_cpus": 1.5}})
     replicas = set(actor_nodes(head, "ServeReplica:imgclf:Classifier").values())
-    assert len(replicas) == 2, f"Classifier replicas on {replicas}"
+    assert len(replicas) == 2, f"Classifier replicas on {replicas} ({mechanism})"
     digit = sorted((trained_run.data_dir / "2").glob("*.png"))[0].read_bytes()
     for _ in range(6):
         answer = httpx.post(f"{app.url}/v1/classify", content=digit, headers={"content-type": "image/png"}, timeout=60)

@@ -11,12 +11,13 @@ import pytest
 
 from utils.digits_run import VGG_MODEL, TrainedRun
 from utils.images import make_image_bytes, truncated
+from utils.prerequisites import require_module
 from utils.serve_app import ServeApp
 from utils.system_binaries import require_binary
 
 pytestmark = pytest.mark.slow
 
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = require_module("playwright.sync_api", "playwright")
 expect = sync_api.expect
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage"]

@@ -9,21 +9,17 @@ import pytest
 
 from imgclf.registry import Registry
 from utils.cli import run_cli
+from utils.datasets import hymenoptera
 
 pytestmark = pytest.mark.slow
 
-# ../shared next to the repository root; present in CI (see shared/datasets/README.md).
-HYMENOPTERA = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "hymenoptera"
 VAL_IMAGES = 153  # 70 ants + 83 bees
 MODELS = ("hymenoptera-vgg16", "hymenoptera-knn-pixels")
 
 
 @pytest.fixture(scope="module")
 def hymenoptera_val() -> Path:
-    folder = HYMENOPTERA / "val"
-    if not folder.is_dir():
-        pytest.skip(f"shared dataset missing: {folder} (see ../shared/datasets/README.md)")
-    return folder
+    return hymenoptera("val")
 
 
 def test_trains_on_real_photos(hymenoptera_val: Path, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -40,7 +42,18 @@ def test_parallel_search_gives_exactly_the_sequential_numbers(ray_cluster, digit
         np.testing.assert_array_equal(got.estimator.predict_proba(features), expected.estimator.predict_proba(features))
 
 
-def test_candidates_run_in_ray_workers_not_in_the_driver(ray_cluster, digits_jobs, monkeypatch):
+@pytest.fixture
+def fresh_remote_functions() -> Iterator[None]:
+    """baseline_search.remote_functions() built anew from the real functions before the test patches the module's
+    names (the Ray tasks keep what they were built from), and dropped after: its process-wide cache keeps nothing."""
+    baseline_search.remote_functions.cache_clear()
+    baseline_search.remote_functions()
+    yield
+    baseline_search.remote_functions.cache_clear()
+
+
+def test_candidates_run_in_ray_workers_not_in_the_driver(ray_cluster, digits_jobs, fresh_remote_functions,
+                                                         monkeypatch):
     """With the driver's own CV and fit made to fail, the parallel search still succeeds: workers did the work."""
 
     def not_here(*args, **kwargs):

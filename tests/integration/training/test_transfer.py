@@ -18,12 +18,12 @@ from imgclf.models.vgg import BASE_LAYER, FINE_TUNE_BLOCK, IMAGENET_WEIGHTS_FILE
 from imgclf.models.vgg import load_weights_file, save_base_weights
 from imgclf.registry import Registry
 from utils.cli import run_cli
+from utils.datasets import hymenoptera
 from utils.digits_run import VGG_MODEL, TrainedRun
 from utils.train_worker import KillTrainWorker, checkpoint_state, registered_epochs
 
 pytestmark = pytest.mark.slow
 
-HYMENOPTERA_TRAIN = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "hymenoptera" / "train"
 PHOTOS_PER_CLASS = 60
 IMAGE_SIZE = 96  # large enough that a fine-tune epoch outlasts Ray Train's checkpoint registration (≤ 2 s)
 HEAD_EPOCHS, FINE_TUNE_EPOCHS = 2, 2
@@ -34,12 +34,11 @@ NAME = "transfer-vgg16"
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first photos of each class of the shared ants-vs-bees set."""
-    if not HYMENOPTERA_TRAIN.is_dir():
-        pytest.fail(f"shared dataset missing: {HYMENOPTERA_TRAIN} (see ../shared/datasets/README.md)")
+    source = hymenoptera("train")
     root = tmp_path_factory.mktemp("hymenoptera")
     for label in ("ants", "bees"):
         (root / label).mkdir()
-        for path in sorted((HYMENOPTERA_TRAIN / label).glob("*.jpg"))[:PHOTOS_PER_CLASS]:
+        for path in sorted((source / label).glob("*.jpg"))[:PHOTOS_PER_CLASS]:
             shutil.copy(path, root / label / path.name)
     return root
 

@@ -3,7 +3,6 @@ the PodMonitor's structure, and `kubectl kustomize k8s/`."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ K8S = REPO / "k8s"
 sys.path.insert(0, str(K8S))
 
 import k8s_manifests as km  # noqa: E402
+from utils.system_binaries import require_binary  # noqa: E402
 
 # Kubernetes 1.33 (kubernetes-validate 1.37 bundles 1.25-1.37): a release current KubeRay (1.7) supports and
 # kind ships node images for; these objects use only core/v1 fields that are stable across all of them.
@@ -82,9 +82,7 @@ def test_the_podmonitor_scrapes_the_metrics_port_of_every_imgclf_ray_pod() -> No
 
 
 def kustomize_output() -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl") or shutil.which("kubectl", path="/usr/bin")
-    if not kubectl:
-        pytest.skip("kubectl is not installed: `kubectl kustomize k8s/` is not rendered (the other checks still run)")
+    kubectl = require_binary("kubectl", "kubernetes-client")
     done = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
