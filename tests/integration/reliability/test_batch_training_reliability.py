@@ -206,16 +206,19 @@ def test_batch_job_survives_a_killed_worker_node(trained_run: TrainedRun, digits
 
             try:
                 # Armed once the worker node's model actor has loaded its model, so the kill takes out a working
-                # actor (with batches in flight), not one still starting; fired when the first Parquet file lands.
+                # actor (with batches in flight), not one still starting; fired when the first complete Parquet
+                # file is there. Ray Data writes each file under its final name (no temporary name, no rename), so
+                # a file counts once it reads back (its footer written last), not when its name appears.
                 deadline = time.monotonic() + JOB_TIMEOUT_S
                 while driver.poll() is None and time.monotonic() < deadline and not model_actor_on_worker_node(head):
                     time.sleep(0.5)
-                while not list(output.glob("*.parquet")) and driver.poll() is None and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                killed_mid_job = driver.poll() is None and bool(list(output.glob("*.parquet")))
                 rows_at_kill, files_at_kill = rows_in(output)
+                while not files_at_kill and driver.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    rows_at_kill, files_at_kill = rows_in(output)
+                running_at_kill = driver.poll() is None
                 killed = kill_node(workers[0])
-                killed_mid_job = killed_mid_job and rows_at_kill < len(expected)
+                killed_mid_job = running_at_kill and files_at_kill > 0 and rows_at_kill < len(expected)
                 events.append(f"{elapsed()}: killed {killed} worker node processes with {rows_at_kill} rows in "
                               f"{files_at_kill} complete Parquet files")
                 if wait_for(driver, RECOVERY_WAIT_S) is None:
@@ -272,7 +275,7 @@ def test_batch_job_survives_a_killed_worker_node(trained_run: TrainedRun, digits
     context = "; ".join(events) + "\n" + "\n".join(f"--- {log.name}\n{tail(log)}" for log in logs)
     if crash is not None:
         raise crash
-    assert killed_mid_job, f"the job ended before any Parquet file landed or before the kill:\n{context}"
+    assert killed_mid_job, f"the job ended before a complete Parquet file landed or before the kill:\n{context}"
     assert not missing and not duplicated and not unexpected, (
         f"missing {missing[:5]}, duplicated {duplicated[:5]}, unexpected {unexpected[:5]}\n{context}")
     assert sorted(counts.elements()) == expected

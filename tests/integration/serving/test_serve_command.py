@@ -20,6 +20,17 @@ from utils.serve_app import REPO
 
 pytestmark = pytest.mark.slow
 BANNER_TIMEOUT_S = 420
+METRICS_TIMEOUT_S = 120  # Ray exports its metrics every 10 s; a busy CPU makes the first export later
+
+
+def exported(metrics_url: str, prefix: str) -> bool:
+    """Whether the metrics endpoint lists a metric whose name starts with `prefix`; polled until METRICS_TIMEOUT_S."""
+    deadline = time.monotonic() + METRICS_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if prefix in httpx.get(metrics_url, timeout=30).text:
+            return True
+        time.sleep(1)
+    return False
 
 
 def test_serve_command_serves_prints_urls_and_stops_on_ctrl_c(serve_registry: Path, trained_run: TrainedRun) -> None:
@@ -47,7 +58,7 @@ def test_serve_command_serves_prints_urls_and_stops_on_ctrl_c(serve_registry: Pa
         answer = httpx.post(f"{url}/v1/classify", content=digit.read_bytes(), headers={"content-type": "image/png"},
                             timeout=60)
         assert answer.status_code == 200 and answer.json()["model"]["version"] == "2"
-        assert "ray_serve" in httpx.get(metrics_url, timeout=30).text
+        assert exported(metrics_url, "ray_serve"), f"no ray_serve metric at {metrics_url} in {METRICS_TIMEOUT_S} s"
         assert httpx.get(f"{url}/ui/", timeout=30).status_code == 200
     finally:
         server.send_signal(signal.SIGINT)

@@ -15,7 +15,9 @@ from imgclf.errors import ConfigError
 from imgclf.local_cluster import free_port
 
 MODEL = "digits-vgg16:1"
-WAIT_TIMEOUT_S = 10.0
+WAIT_TIMEOUT_S = 60.0  # a deadline for what must happen, not how fast: generous for a busy core
+# Leaving the context must interrupt the pusher's wait: far less than its 60 s interval, with room for a busy core.
+PROMPT_EXIT_S = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -82,20 +84,25 @@ def test_finished_push_carries_last_success_timestamp_until_the_next_push(gatewa
 
 
 def test_periodic_pusher_pushes_every_interval_and_stops_promptly(gateway: str) -> None:
-    reads = iter(range(1, 1_000_000))
+    reads: list[int] = []  # the files count of each snapshot read, in order
+    long_wait_after = 3  # the snapshot whose push is followed by a one-minute wait
 
     def read_progress() -> BatchProgress:
-        return BatchProgress(files=next(reads), failed=0, elapsed_s=1.0)
+        reads.append(len(reads) + 1)
+        if reads[-1] == long_wait_after:
+            pusher.interval_s = 60.0  # read by the wait that follows this push: exit must interrupt that wait
+        return BatchProgress(files=reads[-1], failed=0, elapsed_s=1.0)
 
     def files_pushed() -> float:
         return pushed(gateway, "periodic").get("imgclf_batch_files_processed", (0, {}))[0]
 
-    with PeriodicPusher(gateway, "periodic", read_progress, interval_s=0.05, model=MODEL) as pusher:
-        wait_until(lambda: files_pushed() >= 2, "a second periodic push")
-        pusher.interval_s = 60.0  # from its next wait on, the thread waits a minute: exit must interrupt that
-        time.sleep(0.5)  # room for the push in flight and the start of the long wait
+    pusher = PeriodicPusher(gateway, "periodic", read_progress, interval_s=0.05, model=MODEL)
+    with pusher:
+        wait_until(lambda: files_pushed() == long_wait_after, f"periodic push {long_wait_after} on the gateway")
         started_exit = time.monotonic()
-    assert time.monotonic() - started_exit < 2.0
+    exit_s = time.monotonic() - started_exit
+    assert exit_s < PROMPT_EXIT_S, f"leaving the pusher took {exit_s:.1f} s: its 60 s wait was not interrupted"
+    assert reads == list(range(1, long_wait_after + 1)), f"snapshots read during the long wait: {reads}"
     assert not any(t.name == "imgclf-metrics-periodic" for t in threading.enumerate())
 
 

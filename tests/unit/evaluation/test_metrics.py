@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from imgclf.errors import ConfigError
+from imgclf.evaluation import metrics
 from imgclf.evaluation.metrics import classification_metrics, time_per_image
 
 LABELS = ("a", "b", "c")
@@ -144,29 +145,44 @@ def test_bad_inputs_raise_config_error(
     assert fragment in str(caught.value)
 
 
-class FakeModel:
-    """Records the batch size of every call and sleeps a fixed time per call."""
+class Clock:
+    """A perf_counter that only a FakeModel moves: timings that do not depend on how busy the CPU is."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class FakeModel:
+    """Records the batch size of every call and takes a fixed time per call: slept, or added to a fake clock."""
+
+    def __init__(self, seconds: float, clock: Clock | None = None) -> None:
         self.seconds = seconds
+        self.clock = clock
         self.batch_sizes: list[int] = []
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         self.batch_sizes.append(len(images))
-        time.sleep(self.seconds)
+        if self.clock:
+            self.clock.now += self.seconds
+        else:
+            time.sleep(self.seconds)
         return np.zeros((len(images), 2))
 
 
-def test_time_per_image_calls_and_values() -> None:
-    model = FakeModel(seconds=0.002)
+def test_time_per_image_calls_and_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr(metrics, "time", clock)
+    model = FakeModel(seconds=0.002, clock=clock)
     images = np.zeros((10, 8, 8, 3), dtype=np.uint8)
     timing = time_per_image(model.predict, images, batch_size=4, repeats=3)
     assert set(timing) == {"single_ms", "batch_ms_per_image", "batch_size"}
     assert timing["batch_size"] == 4
     assert model.batch_sizes == [1] + [1] * 3 + [4] * 3
-    assert timing["single_ms"] >= 2.0
-    assert timing["batch_ms_per_image"] >= 2.0 / 4
-    assert timing["batch_ms_per_image"] < timing["single_ms"]
+    assert timing["single_ms"] == pytest.approx(2.0)
+    assert timing["batch_ms_per_image"] == pytest.approx(2.0 / 4)
     assert_plain_json(timing)
 
 
