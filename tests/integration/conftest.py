@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from imgclf.data.digits import write_digits
 from utils.cli import run_cli
 from utils.datasets import write_digits_subset
-from utils.digits_run import DIGITS_PER_CLASS, RUN_NAME, TrainedRun, add_bad_files
+from utils.digits_run import DIGITS_PER_CLASS, LEARNED_EPOCHS, RUN_NAME, LearnedRun, TrainedRun, add_bad_files
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +42,17 @@ def trained_run(digits_dir: Path, tmp_path_factory: pytest.TempPathFactory, ray_
     runs = sorted(p for p in output.iterdir() if p.is_dir()) if output.is_dir() else []
     assert len(runs) == 1, f"expected one run folder in {output}; got {runs}\nstderr:\n{result.stderr}"
     return TrainedRun(data_dir, registry, output, cache_dir, config, runs[0], result)
+
+
+@pytest.fixture(scope="session")
+def learned_run(tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> LearnedRun:
+    """VGG16 trained on all 1,797 digits at 32 px with `--optimize int8,fp32`: once per session, for the tests that
+    need a model whose labels mean something (compiled variants, bf16)."""
+    root = tmp_path_factory.mktemp("learned")
+    data = root / "digits"
+    write_digits(data)
+    result = run_cli(["train", "--data", data, "--name", RUN_NAME, "--models", "vgg16", "--image-size", "32",
+                      "--epochs", LEARNED_EPOCHS, "--registry", root / "registry", "--output", root / "runs",
+                      "--storage-path", root / "ray_results", "--optimize", "int8,fp32"])
+    assert result.exit_code == 0, result.stderr
+    return LearnedRun(root / "registry", data, result.stdout)

@@ -2,9 +2,10 @@
 Serve Classifier, each asked for bf16, give fp32's labels on the model's whole test split.
 
 TensorFlow runs bf16 on every CPU (natively with avx512_bf16 or AMX, emulated without), so nothing here is skipped.
-The model has no compiled variant, so `--precision bf16` under the default backend `auto` runs TensorFlow bf16
-(imgclf.models.backends). The fp32 reference is `imgclf predict` at fp32: the fp32 paths agree with each other to
-1e-5 (tests/integration/serving/test_http_api.py, tests/integration/optimization/test_optimize.py).
+The model has int8 and fp32 variants but no bf16 one, so `--precision bf16` under the default backend `auto` runs
+TensorFlow bf16 (imgclf.models.backends). The fp32 reference is `imgclf predict --backend tensorflow` at fp32: the
+fp32 paths agree with each other to 1e-5 (tests/integration/serving/test_http_api.py,
+tests/integration/optimization/test_optimize.py).
 """
 
 from __future__ import annotations
@@ -21,16 +22,14 @@ import numpy as np
 import pyarrow.dataset as pads
 import pytest
 
-from imgclf.data.digits import write_digits
 from imgclf.data.split import Manifest
 from imgclf.registry import Registry
 from utils.cli import run_cli
-from utils.digits_run import DIGIT_CLASSES, VGG_MODEL
+from utils.digits_run import DIGIT_CLASSES, VGG_MODEL, LearnedRun
 from utils.ray_head import HeadNode, ray_head
 from utils.serve_app import deploy_app
 
 pytestmark = pytest.mark.slow
-EPOCHS = 3  # about 95% test accuracy: the labels mean something, and few answers are near ties
 MIN_AGREEMENT = 0.99
 # bf16 keeps 8 bits of mantissa: somewhere on the split its scores differ from fp32's by about 1e-3, far more
 # than fp32 scores of different paths ever do (1e-5). A smaller largest difference means fp32 ran.
@@ -49,28 +48,22 @@ class LearnedDigits:
 
 
 @pytest.fixture(scope="module")
-def learned(tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> LearnedDigits:
-    """All 1,797 digits at 32 px, VGG16 trained on them for EPOCHS epochs, and the test split of its manifest."""
+def learned(learned_run: LearnedRun, tmp_path_factory: pytest.TempPathFactory) -> LearnedDigits:
+    """The session's VGG16 that learned all the digits, and the test split of its manifest."""
     root = tmp_path_factory.mktemp("bf16")
-    data = root / "digits"
-    write_digits(data)
-    trained = run_cli(["train", "--data", data, "--name", "digits", "--models", "vgg16", "--image-size", "32",
-                       "--epochs", EPOCHS, "--registry", root / "registry", "--output", root / "runs",
-                       "--storage-path", root / "ray_results"])
-    assert trained.exit_code == 0, trained.stderr
-    folder = Registry(root / "registry").local_path(VGG_MODEL)
+    folder = Registry(learned_run.registry).local_path(VGG_MODEL)
     files = []
     for row in Manifest.load(folder / "manifest.csv", DIGIT_CLASSES).subset("test"):
         target = root / "test" / row.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        files.append(Path(shutil.copy(data / row.path, target)))
-    return LearnedDigits(root / "registry", root / "test", files, {str(path): path.parent.name for path in files})
+        files.append(Path(shutil.copy(learned_run.data_dir / row.path, target)))
+    return LearnedDigits(learned_run.registry, root / "test", files, {str(path): path.parent.name for path in files})
 
 
-def predict(learned: LearnedDigits, precision: str) -> Scores:
-    """`imgclf predict --json --precision PRECISION` of every test file."""
+def predict(learned: LearnedDigits, precision: str, backend: str = "auto") -> Scores:
+    """`imgclf predict --json --backend BACKEND --precision PRECISION` of every test file."""
     result = run_cli(["predict", VGG_MODEL, *learned.files, "--json", "--top-k", TOP_K, "--precision", precision,
-                      "--registry", learned.registry])
+                      "--backend", backend, "--registry", learned.registry])
     assert result.exit_code == 0, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     return {answer["path"]: scores_of(answer["top_k"]) for answer in answers}
@@ -82,7 +75,7 @@ def scores_of(top_k: Iterable[dict]) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def fp32(learned: LearnedDigits) -> Scores:
-    return predict(learned, "fp32")
+    return predict(learned, "fp32", backend="tensorflow")
 
 
 def label_of(scores: dict[str, float]) -> str:

@@ -14,33 +14,23 @@ import numpy as np
 import pyarrow.dataset as pads
 import pytest
 
-from imgclf.data.digits import write_digits
 from imgclf.evaluation.evaluate import labelled_images
 from imgclf.models.artifact import VARIANTS_DIR, load_classifier, stored_variants
 from imgclf.models.backends import choose_backend, cpu_flags
 from imgclf.registry import Registry
 from utils.cli import run_cli
-from utils.digits_run import VGG_MODEL, TrainedRun
+from utils.digits_run import VGG_MODEL, LearnedRun, TrainedRun
 from utils.ray_head import HeadNode, ray_head
 from utils.serve_app import deploy_app
 
 pytestmark = pytest.mark.slow
-EPOCHS = 4  # enough for confident answers: int8 noise then flips (almost) no label
 INT8 = ("--backend", "openvino", "--precision", "int8")
 
 
 @pytest.fixture(scope="module")
-def optimized(tmp_path_factory: pytest.TempPathFactory, ray_cluster) -> tuple[Path, Path, str]:
-    """All 1,797 digits at 32 px, VGG16 trained for EPOCHS epochs with `--optimize int8,fp32`: (registry, data
-    folder, what the train command printed)."""
-    root = tmp_path_factory.mktemp("optimized")
-    data = root / "digits"
-    write_digits(data)
-    result = run_cli(["train", "--data", data, "--name", "digits", "--models", "vgg16", "--image-size", "32",
-                      "--epochs", EPOCHS, "--registry", root / "registry", "--output", root / "runs",
-                      "--storage-path", root / "ray_results", "--optimize", "int8,fp32"])
-    assert result.exit_code == 0, result.stderr
-    return root / "registry", data, result.stdout
+def optimized(learned_run: LearnedRun) -> tuple[Path, Path, str]:
+    """The session's digits VGG16 trained with `--optimize int8,fp32`: (registry, data folder, what train printed)."""
+    return learned_run.registry, learned_run.data_dir, learned_run.stdout
 
 
 @pytest.fixture(scope="module")
