@@ -13,6 +13,8 @@ from pathlib import Path
 
 import ray
 
+from imgclf.training.distributed import STATE_FILE
+
 SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"  # Ray Train's record of the checkpoints it registered
 WORKER_CLASS = "RayTrainWorker"
 
@@ -35,13 +37,18 @@ def registered_epochs(storage: Path) -> list[int]:
     return sorted(int(result["metrics"]["epoch"]) for result in snapshot["checkpoint_results"])
 
 
-def checkpoint_state(storage: Path, epoch: int) -> dict:
-    """The state.json (epochs done, history) of the registered checkpoint of `epoch`."""
+def checkpoint_folder(storage: Path, epoch: int) -> Path:
+    """The folder of the registered checkpoint of `epoch` (state.json: epochs done, history; weights.npz)."""
     snapshot = json.loads(next(storage.glob(f"*/{SNAPSHOT_FILE}")).read_text())
     names = [result["checkpoint_dir_name"] for result in snapshot["checkpoint_results"]
              if int(result["metrics"]["epoch"]) == epoch]
     assert len(names) == 1, f"epoch {epoch} has {len(names)} registered checkpoints: {names}"
-    return json.loads(next(storage.glob(f"*/{names[0]}/state.json")).read_text())
+    return next(storage.glob(f"*/{names[0]}"))
+
+
+def checkpoint_state(storage: Path, epoch: int) -> dict:
+    """The state.json (epochs done, history) of the registered checkpoint of `epoch`."""
+    return json.loads((checkpoint_folder(storage, epoch) / STATE_FILE).read_text())
 
 
 @dataclass

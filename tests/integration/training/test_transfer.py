@@ -17,10 +17,11 @@ from imgclf.models.artifact import KERAS_FILE, load_keras_file
 from imgclf.models.vgg import BASE_LAYER, FINE_TUNE_BLOCK, IMAGENET_WEIGHTS_FILE, VGGArchitecture, build_vgg16
 from imgclf.models.vgg import load_weights_file, save_base_weights
 from imgclf.registry import Registry
+from imgclf.training.distributed import WEIGHTS_FILE
 from utils.cli import run_cli
 from utils.datasets import hymenoptera
 from utils.digits_run import VGG_MODEL, TrainedRun
-from utils.train_worker import KillTrainWorker, checkpoint_state, registered_epochs
+from utils.train_worker import KillTrainWorker, checkpoint_folder, checkpoint_state, registered_epochs
 
 pytestmark = pytest.mark.slow
 
@@ -66,12 +67,6 @@ def same(first: list[np.ndarray], second: list[np.ndarray]) -> bool:
     return all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
-def checkpoint_weights(storage: Path, epoch: int) -> Path:
-    snapshot = json.loads(next(storage.glob("*/checkpoint_manager_snapshot.json")).read_text())
-    (name,) = [r["checkpoint_dir_name"] for r in snapshot["checkpoint_results"] if int(r["metrics"]["epoch"]) == epoch]
-    return next(storage.glob(f"*/{name}/weights.npz"))
-
-
 def test_pretrained_base_trains_head_then_block5_and_resumes_after_a_killed_worker(
     photos: Path, pretrained_base: Path, tmp_path: Path, ray_cluster
 ) -> None:
@@ -105,8 +100,8 @@ def test_pretrained_base_trains_head_then_block5_and_resumes_after_a_killed_work
 
     # Head phase: the base is exactly the pretrained file; fine-tune phase: only block 5 and the head changed.
     pretrained = layer_weights(pretrained_base, npz=False)
-    after_head = layer_weights(checkpoint_weights(storage, HEAD_EPOCHS), npz=True)
-    after_fine_tune = layer_weights(checkpoint_weights(storage, total), npz=True)
+    after_head = layer_weights(checkpoint_folder(storage, HEAD_EPOCHS) / WEIGHTS_FILE, npz=True)
+    after_fine_tune = layer_weights(checkpoint_folder(storage, total) / WEIGHTS_FILE, npz=True)
     base_layers = [name for name in pretrained if name.startswith("base/")]
     assert base_layers, "no base layer has weights"
     for name in base_layers:
