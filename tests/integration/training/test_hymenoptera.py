@@ -1,4 +1,5 @@
-"""Training on real photos: the shared ants-vs-bees JPEGs (various sizes, EXIF, large images) end to end."""
+"""Training on real photos: the shared ants-vs-bees JPEGs (various sizes, EXIF, large images) end to end, with the
+baselines (VGG16 on these photos: `test_transfer.py`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from utils.datasets import hymenoptera
 pytestmark = pytest.mark.slow
 
 VAL_IMAGES = 153  # 70 ants + 83 bees
-MODELS = ("hymenoptera-vgg16", "hymenoptera-knn-pixels")
+MODELS = ("hymenoptera-knn-pixels", "hymenoptera-dt-pixels")
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,8 @@ def test_trains_on_real_photos(hymenoptera_val: Path, tmp_path: Path) -> None:
     registry_root, output = tmp_path / "registry", tmp_path / "runs"
 
     result = run_cli(
-        ["train", "--data", hymenoptera_val, "--models", "vgg16,knn", "--features", "pixels", "--image-size", "32",
-         "--epochs", "1", "--registry", registry_root, "--output", output, "--name", "hymenoptera"]
+        ["train", "--data", hymenoptera_val, "--models", "knn,dt", "--features", "pixels", "--image-size", "32",
+         "--registry", registry_root, "--output", output, "--name", "hymenoptera"]
     )
 
     assert result.exit_code == 0, result.stderr
