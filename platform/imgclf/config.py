@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 import yaml
 
@@ -23,11 +23,14 @@ MAX_NEIGHBORS = 1000
 MAX_TREE_DEPTH = 1000
 IMAGE_SIZE_RANGE = (32, 512)
 MAX_SEED = 2**32 - 1
+REGISTRY_ENV = "IMGCLF_REGISTRY"
+JOB_ENTRYPOINTS = {"classify": "jobs/batch_classify.py", "train": "jobs/train.py"}  # `imgclf WORK` as a script
+SettingsT = TypeVar("SettingsT")
 
 
 def default_registry() -> str:
     """The registry root: $IMGCLF_REGISTRY, else ./registry."""
-    return os.environ.get("IMGCLF_REGISTRY", "registry")
+    return os.environ.get(REGISTRY_ENV, "registry")
 
 
 ALLOWED_ROOTS_ENV = "IMGCLF_ALLOWED_ROOTS"
@@ -276,17 +279,11 @@ class TrainSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "TrainSettings":
         """Build settings from nested plain values (a parsed YAML file), rejecting unknown keys."""
-        return build_dataclass(cls, values, "")
+        return build_settings(cls, values)
 
     @classmethod
     def from_yaml(cls, path: Path, **overrides: Any) -> "TrainSettings":
-        try:
-            values = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
-        if not isinstance(values, dict):
-            raise ConfigError(f"settings file {path} must hold a mapping; got {type(values).__name__}")
-        return cls.from_mapping(merge(values, overrides))
+        return build_settings(cls, overrides, path)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -346,6 +343,19 @@ def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, An
         else:
             merged[key] = value
     return merged
+
+
+def build_settings(cls: type[SettingsT], values: Mapping[str, Any], path: Path | None = None) -> SettingsT:
+    """Settings of type `cls` from nested plain values, overlaid on the YAML settings file `path` when given."""
+    if path is None:
+        return build_dataclass(cls, values, "")
+    try:
+        from_file = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
+    if not isinstance(from_file, dict):
+        raise ConfigError(f"settings file {path} must hold a mapping; got {type(from_file).__name__}")
+    return build_dataclass(cls, merge(from_file, values), "")
 
 
 def build_dataclass(cls: type, values: Mapping[str, Any], prefix: str) -> Any:

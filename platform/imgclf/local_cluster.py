@@ -234,3 +234,53 @@ def running_head(**options) -> Iterator[HeadNode]:
         yield head
     finally:
         stop_head(head)
+
+
+# --- the cluster `imgclf cluster up` keeps running: recorded in a state file until `imgclf cluster down` ---------
+
+CLUSTER_STATE_ENV = "IMGCLF_CLUSTER_STATE"
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    head: HeadNode
+    worker_dirs: tuple[str, ...]  # each worker node's temp folder
+
+    @property
+    def prometheus_file(self) -> Path:
+        return self.head.temp_dir / "prometheus.yml"
+
+
+def cluster_state_file() -> Path:
+    return Path(os.environ.get(CLUSTER_STATE_ENV, "~/.imgclf/cluster.json")).expanduser()
+
+
+def start_cluster(*, workers: int = 0, num_cpus: int | None = None, **head_options) -> LocalCluster:
+    """A head (start_head(**head_options)) plus `workers` worker nodes, a prometheus.yml for it, recorded."""
+    state = cluster_state_file()
+    if state.exists():
+        raise ConfigError(f"a cluster is already up ({state}): `imgclf cluster down` first")
+    head = start_head(num_cpus=num_cpus, **head_options)
+    cluster = LocalCluster(head, tuple(str(start_worker(head, num_cpus=num_cpus)) for _ in range(workers)))
+    cluster.prometheus_file.write_text(prometheus_config(head))
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"head": json.loads(head.to_json()), "workers": list(cluster.worker_dirs)}, indent=2))
+    return cluster
+
+
+def recorded_cluster() -> LocalCluster:
+    state = cluster_state_file()
+    if not state.exists():
+        raise ConfigError(f"no cluster is up (no {state}): `imgclf cluster up` starts one")
+    values = json.loads(state.read_text())
+    return LocalCluster(HeadNode.from_json(json.dumps(values["head"])), tuple(values["workers"]))
+
+
+def stop_cluster() -> tuple[LocalCluster, int]:
+    """Stop the recorded cluster and forget it; return it and the number of processes stopped."""
+    cluster = recorded_cluster()
+    stopped = stop_head(cluster.head)
+    for folder in cluster.worker_dirs:
+        shutil.rmtree(folder, ignore_errors=True)
+    cluster_state_file().unlink()
+    return cluster, stopped

@@ -10,6 +10,7 @@ entrypoint mean paths inside that uploaded copy. Connection, token and request f
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -21,6 +22,7 @@ from typing import IO, Iterator, Sequence
 
 from ray.exceptions import AuthenticationError
 
+from imgclf.config import JOB_ENTRYPOINTS, REGISTRY_ENV
 from imgclf.errors import ConfigError
 
 # Never uploaded with the working folder: environments, history, demo/bench output, local results.
@@ -45,6 +47,29 @@ def submit(
     runtime_env = {"working_dir": str(working_dir), "excludes": list(EXCLUDES), "env_vars": dict(env or {})}
     with translated_errors(address):
         return client.submit_job(entrypoint=shlex.join(entrypoint), runtime_env=runtime_env)
+
+
+def submit_work(address: str, work: str, arguments: Sequence[str], *, working_dir: str | Path = ".") -> str:
+    """Submit `imgclf WORK ARGUMENTS` as `python jobs/<script> ARGUMENTS` running in an uploaded copy of
+    `working_dir` (the imgclf source folder), with this shell's $IMGCLF_REGISTRY; return the job id."""
+    folder = Path(working_dir).resolve()
+    entrypoint = JOB_ENTRYPOINTS[work]
+    if not (folder / entrypoint).is_file():
+        raise ConfigError(f"{folder} has no {entrypoint}: run from the imgclf source folder, which is uploaded as the "
+                          "Ray job's working folder")
+    env = {REGISTRY_ENV: os.environ[REGISTRY_ENV]} if REGISTRY_ENV in os.environ else {}
+    return submit(address, ["python", entrypoint, *arguments], working_dir=folder, env=env)
+
+
+def split_address(arguments: Sequence[str], default: str | None = None) -> tuple[str | None, list[str]]:
+    """`--address VALUE` or `--address=VALUE` taken out of `arguments`: its value (else `default`) and the rest."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    parser.add_argument("--address", default=default)
+    try:
+        known, rest = parser.parse_known_args(list(arguments))
+    except argparse.ArgumentError:
+        raise ConfigError("--address needs a value: the Ray dashboard, http://HOST:8265") from None
+    return known.address, rest
 
 
 def follow(address: str, job_id: str, *, out: IO[str] | None = None, poll_s: float = 1.0) -> str:

@@ -15,7 +15,8 @@ K8S = REPO / "k8s"
 sys.path.insert(0, str(K8S))
 
 import k8s_manifests as km  # noqa: E402
-from imgclf.cli import JOB_ENTRYPOINTS, build_parser  # noqa: E402
+from imgclf.cli import build_parser  # noqa: E402
+from imgclf.config import JOB_ENTRYPOINTS  # noqa: E402
 
 RAYJOBS = {"rayjob-train.yaml": "train", "rayjob-batch.yaml": "classify"}
 PATH_OPTIONS = {"train": ("data", "registry", "output", "storage_path"), "classify": ("input", "registry", "output")}

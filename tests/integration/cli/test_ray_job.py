@@ -12,14 +12,14 @@ from typing import Iterator
 import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 
-from imgclf.cli import without_option
+from imgclf.cli import main
 from imgclf.registry import Registry
-from imgclf.submit import EXCLUDES
+from imgclf.submit import EXCLUDES, split_address
 from utils.cli import run_cli
 from utils.datasets import write_digits_subset
 from utils.ray_head import RAY, VENV_BIN, HeadNode, free_port, ray_head, venv_env
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 JOB_TIMEOUT_S = 480
 TINY = ["--features", "pixels", "--epochs", "1", "--image-size", "32", "--workers", "1"]
 
@@ -106,12 +106,18 @@ def test_submitting_needs_the_source_folder(tmp_path: Path, monkeypatch: pytest.
     [
         ["--data", "d", "--address", "http://h:8265", "--epochs", "1"],
         ["--data", "d", "--address=http://h:8265", "--epochs", "1"],
-        ["--data", "d", "--addr", "http://h:8265", "--epochs", "1"],
         ["--address", "http://h:8265", "--data", "d", "--epochs", "1"],
     ],
 )
 def test_the_job_gets_every_option_but_the_address(argv: list[str]) -> None:
-    assert without_option(argv, "--address") == ["--data", "d", "--epochs", "1"]
+    assert split_address(argv) == ("http://h:8265", ["--data", "d", "--epochs", "1"])
+
+
+def test_an_abbreviated_address_is_refused_not_passed_to_the_job(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--data", "d", "--addr", "http://h:8265"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --addr http://h:8265" in capsys.readouterr().err
 
 
 def test_unreachable_dashboard_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from imgclf.cli import main
 from imgclf.registry import Registry
 from utils.images import write_image
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 IMGCLF = Path(sys.executable).with_name("imgclf")
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from imgclf.cli import split_submit_arguments
+from imgclf.cli.jobs import split_submit_arguments
 from imgclf.errors import ConfigError
 
 
@@ -10,7 +10,8 @@ from imgclf.errors import ConfigError
     "arguments, expected",
     [
         (["--address", "http://head:8265", "--", "in", "--model", "m"], ("http://head:8265", ["in", "--model", "m"])),
-        (["--addr=http://head:8265", "in"], ("http://head:8265", ["in"])),
+        (["--address=http://head:8265", "in"], ("http://head:8265", ["in"])),
+        (["--addr=http://head:8265", "in"], ("http://default:8265", ["--addr=http://head:8265", "in"])),  # no abbreviations
         (["in", "--model", "m"], ("http://default:8265", ["in", "--model", "m"])),
         (["--", "in", "--address", "auto"], ("http://default:8265", ["in", "--address", "auto"])),
     ],
