@@ -11,6 +11,7 @@ from typing import Any, Mapping, TypeVar
 import yaml
 
 from imgclf.errors import ConfigError
+from imgclf.storage import is_uri
 
 MODEL_KINDS = ("vgg16", "knn", "dt")
 FEATURE_SETS = ("pixels", "embeddings")
@@ -330,7 +331,7 @@ class BatchSettings:
         check_inference_choice(self.backend, self.precision)
         check_positive_number("push_interval_s", self.push_interval_s)
         for root in self.allowed_roots:
-            if "://" in root or not os.path.isabs(os.path.expanduser(root)):
+            if is_uri(root) or not os.path.isabs(os.path.expanduser(root)):
                 raise ConfigError(f"allowed roots must be absolute local folders (${ALLOWED_ROOTS_ENV}); got {root!r}")
 
 

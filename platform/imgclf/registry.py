@@ -29,13 +29,14 @@ import pyarrow.fs as pafs
 from pyarrow.lib import ArrowException
 
 from imgclf.errors import ConfigError, ModelNotFoundError, RegistryError
+from imgclf.storage import LOCAL, filesystem_of, scheme_prefix
 
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 LATEST = "latest"
 DEFAULT_CACHE_DIR = Path("~/.cache/imgclf/registry")
 _VERSION_RE = re.compile(r"^[1-9][0-9]*$")
 _MAX_PUBLISH_ATTEMPTS = 100
-_LOCAL = pafs.LocalFileSystem()
+
 
 
 def check_model_name(name: Any) -> None:
@@ -131,11 +132,8 @@ class Registry:
         self.root = os.fspath(root)
         self._shown_root = self.root.split("?")[0]  # URI query parameters may hold credentials
         self.cache_dir = Path(cache_dir).expanduser()
-        if "://" in self.root:
-            with _io(self._shown_root):
-                self._fs, self._base = pafs.FileSystem.from_uri(self.root)
-        else:
-            self._fs, self._base = _LOCAL, os.path.abspath(os.path.expanduser(self.root))
+        with _io(self._shown_root):
+            self._fs, self._base = filesystem_of(self.root)
 
     def __repr__(self) -> str:
         return f"Registry(root={self._shown_root!r})"
@@ -188,7 +186,7 @@ class Registry:
         try:
             with _io(staging):
                 self._fs.create_dir(staging, recursive=True)
-                _copy_tree(_LOCAL, str(source), self._fs, staging)
+                _copy_tree(LOCAL, str(source), self._fs, staging)
                 version = self._publish(name, staging)
         finally:
             with contextlib.suppress(OSError, ArrowException):
@@ -213,7 +211,7 @@ class Registry:
         try:
             with _io(staging):
                 self._fs.create_dir(staging, recursive=True)
-                _copy_tree(_LOCAL, str(Path(artifact_dir).resolve()), self._fs, staging)
+                _copy_tree(LOCAL, str(Path(artifact_dir).resolve()), self._fs, staging)
                 if _exists(self._fs, target):
                     _move_tree(self._fs, target, retired)
                 if not _move_tree(self._fs, staging, target):
@@ -310,7 +308,7 @@ class Registry:
         try:
             with _io(source):
                 tmp.mkdir(parents=True)
-                _copy_tree(self._fs, source, _LOCAL, str(tmp))
+                _copy_tree(self._fs, source, LOCAL, str(tmp))
                 try:
                     tmp.rename(target)
                 except OSError:
@@ -327,7 +325,7 @@ class Registry:
     def version_uri(self, ref: str | ModelRef) -> str:
         """Where a version lives, for display (URI query parameters left out)."""
         path = self._path(*self.resolve(ref))
-        return f"{self.root.split('://', 1)[0]}://{path}" if "://" in self.root else path
+        return scheme_prefix(self.root) + path
 
 
 def _listing(items: Sequence[str]) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import ray
 
-from imgclf.batch.inputs import ListedFile, Location, files_table, list_images, require_folder
+from imgclf.batch.inputs import ListedFile, files_table, list_images, require_folder
 from imgclf.batch.metrics import BatchProgress, PeriodicPusher, check_pushgateway, push_batch_metrics
 from imgclf.batch.output import count_rows, parquet_files, prepare_output, written_paths
 from imgclf.batch.predictor import BatchPredictor, PredictorSpec
@@ -31,6 +31,7 @@ from imgclf.cluster import connect
 from imgclf.config import ALLOWED_ROOTS_ENV, BatchSettings
 from imgclf.errors import ConfigError
 from imgclf.registry import Registry
+from imgclf.storage import Location
 
 LOG = logging.getLogger("imgclf.batch")
 PATHS_PER_BLOCK_BATCHES = 4  # input blocks hold this many model batches of paths

@@ -11,7 +11,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyarrow.lib import ArrowException
 
-from imgclf.batch.inputs import Location, list_folder
+from imgclf.storage import Location
 from imgclf.errors import ConfigError
 
 LOG = logging.getLogger("imgclf.batch")
@@ -30,7 +30,7 @@ class RowCounts:
 
 def parquet_files(location: Location) -> list[str]:
     """Filesystem paths of the Parquet files directly inside the output folder (none when it does not exist)."""
-    infos = list_folder(location, recursive=False, what="output")
+    infos = location.entries(recursive=False, what="output")
     return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(PARQUET_SUFFIX))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from imgclf.batch.inputs import Location, files_of, read_file
+from imgclf.batch.inputs import files_of, read_file
 from imgclf.batch.roots import AllowedRoots
 from imgclf.batch.schema import output_schema
 from imgclf.config import DecodeLimits
@@ -17,6 +17,7 @@ from imgclf.data.decode import decode_image
 from imgclf.data.transforms import stack_images
 from imgclf.errors import ImageDecodeError
 from imgclf.models.classifier import top_k
+from imgclf.storage import Location
 
 LOG = logging.getLogger("imgclf.batch")
 

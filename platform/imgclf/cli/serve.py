@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from imgclf.cli.options import positive_int
+from imgclf.storage import absolute
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -35,7 +36,7 @@ def serve_model(args: argparse.Namespace) -> int:
     from imgclf.local_cluster import start_head, stop_head
     from imgclf.serving.launcher import api_url, read_serve_config, serve_deploy, wait_until_ready, with_overrides
 
-    registry = str(Path(args.registry).resolve()) if args.registry and "://" not in args.registry else args.registry
+    registry = absolute(args.registry) if args.registry else None
     examples = str(Path(args.examples).resolve()) if args.examples else None
     config = with_overrides(read_serve_config(args.config), model=args.model, registry=registry, host=args.host,
                             port=args.port, examples_dir=examples)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import struct
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from imgclf.errors import (
     ImageTooLargeError,
     UnsupportedImageError,
 )
+from imgclf.storage import check_size, read_local
 
 # Pillow's own bomb check is off: ours runs right after the header is read, with the configured limit.
 Image.MAX_IMAGE_PIXELS = None
@@ -36,8 +36,7 @@ def decode_image(data: bytes, *, source: str = "<bytes>", limits: DecodeLimits =
     """
     if not data:
         raise EmptyImageError(source, "empty file (0 bytes)")
-    if len(data) > limits.max_bytes:
-        raise ImageTooLargeError(source, f"{len(data)} bytes exceeds the limit of {limits.max_bytes} bytes")
+    check_size(source, len(data), limits.max_bytes)
     with translate_pillow_errors(source):
         image = Image.open(io.BytesIO(data))
         width, height = image.size
@@ -54,13 +53,7 @@ def decode_image(data: bytes, *, source: str = "<bytes>", limits: DecodeLimits =
 
 def decode_file(path: str | Path, *, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
     """Read and decode one image file; unreadable files raise ImageDecodeError naming the path."""
-    try:
-        size = os.stat(path).st_size
-        if size > limits.max_bytes:
-            raise ImageTooLargeError(str(path), f"{size} bytes exceeds the limit of {limits.max_bytes} bytes")
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ImageDecodeError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
+    data = read_local(path, str(path), max_bytes=limits.max_bytes)
     return decode_image(data, source=str(path), limits=limits)
 
 

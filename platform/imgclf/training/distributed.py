@@ -24,6 +24,7 @@ from imgclf.models.keras_api import keras, tf
 from imgclf.models.vgg import VGGArchitecture, build_vgg16, load_weights_file, save_weights_file
 from imgclf.errors import ConfigError
 from imgclf.runtime import configure_tensorflow
+from imgclf.storage import absolute
 from imgclf.training.datasets import to_tf_dataset
 from imgclf.training.vgg_loop import TrainedVGG, TrainingState, train_vgg16
 
@@ -140,7 +141,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
 
 def storage_path(cluster: ClusterSettings) -> str:
-    return cluster.storage_path if "://" in cluster.storage_path else str(Path(cluster.storage_path).resolve())
+    return absolute(cluster.storage_path)
 
 
 def train_vgg16_on_ray(

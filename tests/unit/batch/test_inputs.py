@@ -11,7 +11,8 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
-from imgclf.batch.inputs import ListedFile, Location, list_images, read_file
+from imgclf.batch.inputs import ListedFile, list_images, read_file
+from imgclf.storage import Location
 from imgclf.batch.roots import AllowedRoots
 from imgclf.config import DecodeLimits
 from imgclf.errors import DatasetError, ImageDecodeError, ImageTooLargeError, InputNotAllowedError

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from imgclf.batch.inputs import Location
+from imgclf.storage import Location
 from imgclf.batch.output import count_rows, head, parquet_files, prepare_output, written_paths
 from imgclf.errors import ConfigError
 

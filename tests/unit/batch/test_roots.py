@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imgclf.batch.inputs import Location
+from imgclf.storage import Location
 from imgclf.batch.job import check_allowed
 from imgclf.batch.roots import AllowedRoots
 from imgclf.config import ALLOWED_ROOTS_ENV, BatchSettings
