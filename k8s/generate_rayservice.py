@@ -11,7 +11,6 @@ from what would be generated, so CI catches a serve_config.yaml edit without a r
 from __future__ import annotations
 
 import argparse
-import copy
 import difflib
 import sys
 from pathlib import Path
@@ -34,6 +33,10 @@ from k8s_manifests import (  # noqa: E402  (k8s/ is no package: this file runs a
     RAY_VERSION,
     REPO_ROOT,
 )
+
+sys.path.insert(0, str(REPO_ROOT / "platform"))  # imgclf's own serve config reader, from this checkout
+from imgclf.errors import ConfigError  # noqa: E402
+from imgclf.serving.launcher import read_serve_config, with_overrides  # noqa: E402
 
 SERVE_CONFIG = REPO_ROOT / "serve_config.yaml"
 OUTPUT = K8S_DIR / "rayservice.yaml"
@@ -60,20 +63,11 @@ HEADER = """\
 """
 
 
-def find_deployment(config: dict[str, Any], name: str) -> dict[str, Any]:
-    for entry in config["applications"][0].get("deployments", []):
-        if entry.get("name") == name:
-            return entry
-    raise ValueError(f"serve config: the first application has no deployment named {name!r}")
-
-
 def in_cluster_serve_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the Serve config with the IN_CLUSTER values applied, and nothing else changed."""
-    config = copy.deepcopy(config)
-    config.setdefault("http_options", {})["host"] = IN_CLUSTER["host"]
-    find_deployment(config, "Classifier").setdefault("user_config", {})["registry"] = IN_CLUSTER["registry"]
-    config["applications"][0].setdefault("args", {})["examples_dir"] = IN_CLUSTER["examples_dir"]
-    return config
+    """A copy of the Serve config with the IN_CLUSTER values applied, and nothing else changed: what
+    `imgclf serve --host 0.0.0.0 --registry /data/registry --examples /data/digits` deploys."""
+    return with_overrides(config, host=IN_CLUSTER["host"], registry=IN_CLUSTER["registry"],
+                          examples_dir=IN_CLUSTER["examples_dir"])
 
 
 def serve_port(config: dict[str, Any]) -> int:
@@ -177,13 +171,6 @@ def render(config: dict[str, Any]) -> str:
     return header + body
 
 
-def read_serve_config(path: Path) -> dict[str, Any]:
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(config, dict) or not config.get("applications"):
-        raise ValueError(f"{path} must hold a Serve config: a mapping with `applications`")
-    return config
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the output file is not up to date")
@@ -192,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         wanted = render(read_serve_config(args.serve_config))
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+    except ConfigError as exc:
         print(f"generate_rayservice: error: {exc}", file=sys.stderr)
         return 2
     if args.check:

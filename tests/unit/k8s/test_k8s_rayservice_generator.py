@@ -17,6 +17,7 @@ GENERATOR = K8S / "generate_rayservice.py"
 sys.path.insert(0, str(K8S))
 
 import generate_rayservice as generator  # noqa: E402
+from imgclf.serving.launcher import deployment, read_serve_config  # noqa: E402
 import k8s_manifests as km  # noqa: E402
 
 
@@ -113,8 +114,8 @@ def test_the_ray_cluster_serves_what_the_config_says(serve_config: dict[str, Any
     cluster = rayservice["spec"]["rayClusterConfig"]
     head = km.ray_container(cluster["headGroupSpec"]["template"])
     assert {"name": "serve", "containerPort": port} in head["ports"]  # KubeRay builds imgclf-serve-svc from it
-    classifier = generator.find_deployment(serve_config, "Classifier")
-    api = generator.find_deployment(serve_config, "Api")
+    classifier = deployment(serve_config, "Classifier")
+    api = deployment(serve_config, "Api")
     workers = cluster["workerGroupSpecs"]
     worker_cpus = sum(int(group["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
                       * group["maxReplicas"] for group in workers)
@@ -124,7 +125,12 @@ def test_the_ray_cluster_serves_what_the_config_says(serve_config: dict[str, Any
     assert worker_cpus >= needed  # every replica, at the autoscaling maximum, fits on the workers
 
 
-def test_the_generator_runs_without_the_project_environment() -> None:
-    """Only PyYAML: `python k8s/generate_rayservice.py` must not need imgclf installed."""
-    source = GENERATOR.read_text() + (K8S / "k8s_manifests.py").read_text()
-    assert "import imgclf" not in source and "from imgclf" not in source
+def test_the_generator_reads_the_serve_config_as_imgclf_serve_does(tmp_path: Path) -> None:
+    """One serve config reader (imgclf.serving.launcher's), so a config `imgclf serve` refuses is refused here too."""
+    assert generator.read_serve_config is read_serve_config
+    bad = tmp_path / "serve_config.yaml"
+    bad.write_text("http_options: {port: 8000}\n")
+    done = subprocess.run([sys.executable, str(GENERATOR), "--serve-config", str(bad), "--output", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"generate_rayservice: error: serve config {bad} must hold a mapping with `applications`"
