@@ -55,7 +55,8 @@ test-fast: $(STAMP) system-packages
 
 # Reuses the demo's trained digits model when there is one; otherwise trains one under .bench/.
 bench: $(STAMP)
-	$(BIN)/python -m imgclf.bench --output .bench/results.json \
+	$(BIN)/python -m imgclf.bench --output .bench/results.json --photos ../shared/datasets/hymenoptera \
+		--serve-config serve_config.yaml \
 		$(if $(wildcard $(DEMO_DIR)/registry/digits-vgg16),--registry $(DEMO_DIR)/registry)
 
 # Load, faults and hostile input at full size; prints the table, writes .reliability/results.json.

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from imgclf.bench import backends, baselines, batch, model, serve, train
+from imgclf.bench.data import BenchInputs
 from imgclf.bench.machine import machine_info
 from imgclf.runtime import configure_tensorflow
 
@@ -19,6 +20,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m imgclf.bench", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path(".bench/results.json"))
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma list of %(default)s")
+    parser.add_argument("--photos", type=Path, default=Path("../shared/datasets/hymenoptera"),
+                        help="JPEG photos for the backends, batch and serve sections (default: %(default)s)")
+    parser.add_argument("--serve-config", type=Path, default=Path("serve_config.yaml"),
+                        help="the Serve config the serve section deploys (default: %(default)s)")
     parser.add_argument("--registry", help="registry holding a trained digits VGG16 (default: train one under .bench)")
     parser.add_argument("--model", default="digits-vgg16", help="model reference in --registry (default: %(default)s)")
     parser.add_argument("--batch-images", type=int, default=batch.IMAGES,
@@ -34,6 +39,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     configure_tensorflow()
     bench_dir = args.output.parent
+    inputs = BenchInputs(photos=args.photos.resolve(), serve_config=args.serve_config.resolve())
     bench_dir.mkdir(parents=True, exist_ok=True)
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_info(), "sections": {}}
     table: list[tuple[str, str]] = []
@@ -43,7 +49,8 @@ def main() -> None:
     for name in args.sections.split(","):
         section = SECTIONS[name]
         options = section_options.get(name, {})
-        results["sections"][name] = section.run(bench_dir, registry=args.registry, model=args.model, **options)
+        results["sections"][name] = section.run(bench_dir, inputs=inputs, registry=args.registry, model=args.model,
+                                                  **options)
         table += [(f"{name}: {measure}", value) for measure, value in section.rows(results["sections"][name])]
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     machine = results["machine"]

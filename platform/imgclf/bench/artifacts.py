@@ -10,7 +10,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from imgclf.bench.data import DATASET
 from imgclf.config import OptimizeSettings, SplitSettings
 from imgclf.data.scan import scan_folder
 from imgclf.data.split import stratified_split
@@ -36,14 +35,14 @@ class BenchModel:
     folder: Path
 
 
-def bench_model(registry_root: Path, image_size: int, variants: tuple[str, ...] = VARIANTS) -> BenchModel:
+def bench_model(registry_root: Path, image_size: int, photos: Path, variants: tuple[str, ...] = VARIANTS) -> BenchModel:
     """A VGG16 artifact at `image_size` px with random weights and its compiled `variants`, built and registered
-    once, then reused (a variant asked for later is added to it)."""
+    once, then reused (a variant asked for later is added to it). Its manifest splits `photos`/train."""
     name = f"bench-vgg16-{image_size}"
     registry = Registry(registry_root)
     if name not in registry.list_models():
         architecture = VGGArchitecture(num_classes=len(LABELS), image_size=image_size)
-        photos = DATASET / "train"
+        photos = photos / "train"
         classes, files = scan_folder(photos)
         card = new_card(
             name=name, kind="vgg16", labels=list(LABELS), input_size=image_size, architecture=architecture.to_dict(),

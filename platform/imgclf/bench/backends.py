@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from imgclf.bench.artifacts import bench_model
+from imgclf.bench.data import BenchInputs
 from imgclf.bench.model import digits_model_folder
 from imgclf.config import OptimizeSettings
 from imgclf.evaluation.evaluate import labelled_images
@@ -51,10 +52,11 @@ def speeds(paths: dict[str, Callable[[np.ndarray], Any]], batch: np.ndarray) -> 
             for path, value in measured.items()}
 
 
-def run(bench_dir: Path, *, registry: str | None = None, model: str = "digits-vgg16") -> dict[str, Any]:
+def run(bench_dir: Path, *, inputs: BenchInputs, registry: str | None = None, model: str = "digits-vgg16",
+        **_: Any) -> dict[str, Any]:
     flags = cpu_flags()
     random_batch = np.random.default_rng(0).integers(0, 256, (BATCH, VGG_SIZE, VGG_SIZE, 3), dtype=np.uint8)
-    vgg224 = speeds(backend_paths(bench_model(bench_dir / "registry", VGG_SIZE, VARIANTS).folder), random_batch)
+    vgg224 = speeds(backend_paths(bench_model(bench_dir / "registry", VGG_SIZE, inputs.photos, VARIANTS).folder), random_batch)
     keras.backend.clear_session()
 
     source = digits_model_folder(bench_dir, registry, model)

@@ -44,7 +44,7 @@ import ray
 
 from imgclf.batch.job import BatchSummary, actor_resources, run_batch
 from imgclf.bench.artifacts import BACKEND, WEIGHTS_NOTE, BenchModel, bench_model
-from imgclf.bench.data import DATASET, photo_folder
+from imgclf.bench.data import BenchInputs, photo_folder
 from imgclf.cluster import connect
 from imgclf.config import BatchSettings
 from imgclf.data.decode import decode_file
@@ -204,11 +204,11 @@ def memory_run(model: BenchModel, folder: Path, output: Path) -> dict[str, float
             "peak_rss_mib": rss.peak / MIB}
 
 
-def peak_memory(work: Path, images: int) -> dict[str, Any]:
+def peak_memory(work: Path, photos: Path, images: int) -> dict[str, Any]:
     """Peak tree RSS of a batch job on 1× then 10× the images, at MEMORY_IMAGE_SIZE px, on the same cluster."""
-    model = bench_model(work / "registry", MEMORY_IMAGE_SIZE)
+    model = bench_model(work / "registry", MEMORY_IMAGE_SIZE, photos)
     runs = {
-        f"{factor}x": memory_run(model, photo_folder(work / f"photos-{images}x{factor}", images, factor),
+        f"{factor}x": memory_run(model, photo_folder(work / f"photos-{images}x{factor}", photos, images, factor),
                                  work / "out" / f"memory-{factor}x")
         for factor in (1, MEMORY_FACTOR)
     }
@@ -229,13 +229,13 @@ def peak_memory(work: Path, images: int) -> dict[str, Any]:
     }
 
 
-def throughput(work: Path, images: int) -> dict[str, Any]:
+def throughput(work: Path, photos: Path, images: int) -> dict[str, Any]:
     """Bare model, batch job (cold on N photos; warm on a batch of them and on N) and naive script images/s at
     IMAGE_SIZE px."""
-    model = bench_model(work / "registry", IMAGE_SIZE)
-    folder = photo_folder(work / f"photos-{images}x1", images)
+    model = bench_model(work / "registry", IMAGE_SIZE, photos)
+    folder = photo_folder(work / f"photos-{images}x1", photos, images)
     small = min(images, BATCH_SIZE)
-    small_folder = photo_folder(work / f"photos-{small}x1", small)
+    small_folder = photo_folder(work / f"photos-{small}x1", photos, small)
     bare = bare_model_images_per_s(model, folder)
     batch_s, summary = timed_batch_job(model, folder, work / "out" / "batch")
     naive_s = naive_script_seconds(model, folder, work / "out" / "naive", work / "naive_classify.py")
@@ -273,7 +273,7 @@ def throughput(work: Path, images: int) -> dict[str, Any]:
     }
 
 
-def run(bench_dir: Path, *, images: int = IMAGES, **_: Any) -> dict[str, Any]:
+def run(bench_dir: Path, *, inputs: BenchInputs, images: int = IMAGES, **_: Any) -> dict[str, Any]:
     work = bench_dir / "batch"
     started_ray = not ray.is_initialized()
     if started_ray:
@@ -282,8 +282,8 @@ def run(bench_dir: Path, *, images: int = IMAGES, **_: Any) -> dict[str, Any]:
         os.environ["RAY_worker_niceness"] = "0"
     connect(None, progress=False)  # the cluster starts here, before anything is timed
     try:
-        speed = throughput(work, images)
-        memory = peak_memory(work, min(images, MEMORY_IMAGES))
+        speed = throughput(work, inputs.photos, images)
+        memory = peak_memory(work, inputs.photos, min(images, MEMORY_IMAGES))
     finally:
         if started_ray:
             ray.shutdown()
@@ -294,7 +294,7 @@ def run(bench_dir: Path, *, images: int = IMAGES, **_: Any) -> dict[str, Any]:
         "peak_rss_10x_over_1x": memory["peak_rss_10x_over_1x"] <= TARGET_MAX_PEAK_RSS_RATIO,
     }
     return {
-        "dataset": f"{DATASET.name} (../shared/datasets): real JPEG photos, copied into {work}",
+        "dataset": f"{inputs.photos}: real JPEG photos, copied into {work}",
         "images": images,
         "image_size": IMAGE_SIZE,
         "batch_size": BATCH_SIZE,

@@ -62,7 +62,8 @@ def test_split_accuracy(folder: Path, precision: str) -> float:
     return float((classifier.predict_batch(loaded.images).argmax(axis=1) == labels).mean())
 
 
-def run(bench_dir: Path, *, registry: str | None = None, model: str = "digits-vgg16", rounds: int = 5) -> dict[str, Any]:
+def run(bench_dir: Path, *, registry: str | None = None, model: str = "digits-vgg16", rounds: int = 5,
+        **_: Any) -> dict[str, Any]:
     throughput = bare_vgg16_throughput(image_size=224, batch_size=32, rounds=rounds)
     folder = digits_model_folder(bench_dir, registry, model)
     accuracy = {precision: test_split_accuracy(folder, precision) for precision in PRECISIONS}

@@ -42,7 +42,7 @@ import psutil
 from PIL import Image
 
 from imgclf.bench.artifacts import BACKEND, WEIGHTS_NOTE, bench_model
-from imgclf.bench.data import source_photos
+from imgclf.bench.data import BenchInputs, source_photos
 from imgclf.data.decode import decode_image
 from imgclf.local_cluster import HeadNode, free_port, head_processes, running_head
 from imgclf.models.artifact import load_classifier
@@ -51,8 +51,6 @@ from imgclf.runtime import cpu_count
 from imgclf.serving.launcher import api_url, deployment, read_serve_config, serve_deploy, wait_until_ready
 from imgclf.serving.launcher import with_overrides
 
-REPO = Path(__file__).resolve().parents[3]
-SERVE_CONFIG = REPO / "serve_config.yaml"
 IMAGE_SIZE = 128
 BATCH_SIZE = 16
 CONCURRENCY_ONCE = 8  # measured in the first round only: it enters no ratio
@@ -100,9 +98,9 @@ COMPONENTS = (("ServeReplica:imgclf:Classifier", "classifier"), ("ServeReplica:i
 # --- the request and the bare model --------------------------------------------------------------------------
 
 
-def request_jpeg(image_size: int) -> bytes:
+def request_jpeg(photos: Path, image_size: int) -> bytes:
     """One hymenoptera photo resized to the model's input size, as JPEG bytes (the ingress then skips resizing)."""
-    photo = Image.open(source_photos(1)[0]).convert("RGB").resize((image_size, image_size), Image.BILINEAR)
+    photo = Image.open(source_photos(photos, 1)[0]).convert("RGB").resize((image_size, image_size), Image.BILINEAR)
     buffer = io.BytesIO()
     photo.save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
@@ -271,9 +269,9 @@ def pooled(runs: list[dict[str, Any]], measure_s: float) -> dict[str, Any]:
 # --- deploying -------------------------------------------------------------------------------------------------
 
 
-def bench_config(registry: str, model: str, port: int, max_batch_size: int) -> dict[str, Any]:
+def bench_config(serve_config: Path, registry: str, model: str, port: int, max_batch_size: int) -> dict[str, Any]:
     """serve_config.yaml with the benchmark's port, model, one Classifier replica and its batch size."""
-    config = with_overrides(read_serve_config(SERVE_CONFIG), model=model, registry=registry, port=port)
+    config = with_overrides(read_serve_config(serve_config), model=model, registry=registry, port=port)
     config["applications"][0]["args"] = {}  # no example images for the page
     classifier = deployment(config, "Classifier")
     classifier.pop("autoscaling_config", None)
@@ -285,7 +283,7 @@ def bench_config(registry: str, model: str, port: int, max_batch_size: int) -> d
 def deploy(head: HeadNode, config: dict[str, Any], path: Path) -> float:
     """`serve deploy` the config, wait until Serve has applied it and /readyz answers; seconds it took."""
     started = time.perf_counter()
-    serve_deploy(config, path, head.dashboard_url, cwd=REPO)
+    serve_deploy(config, path, head.dashboard_url)
     wait_until_applied(head, config)
     wait_until_ready(api_url(config))
     return time.perf_counter() - started
@@ -327,9 +325,9 @@ def not_applied(app: dict[str, Any] | None, user_config: dict[str, Any]) -> str:
 # --- the section -----------------------------------------------------------------------------------------------
 
 
-def measure(work: Path, image_size: int, measure_s: float, rounds: int) -> dict[str, Any]:
-    model = bench_model((work / "registry").resolve(), image_size)
-    body = request_jpeg(image_size)
+def measure(work: Path, inputs: BenchInputs, image_size: int, measure_s: float, rounds: int) -> dict[str, Any]:
+    model = bench_model((work / "registry").resolve(), image_size, inputs.photos)
+    body = request_jpeg(inputs.photos, image_size)
     image = decode_image(body)  # what the ingress hands the Classifier: already at the model's size
     classifier = load_classifier(model.folder, backend=BACKEND)
     # Ray runs its workers at nice 15 by default; here they run at this process's priority, so on a shared
@@ -337,8 +335,8 @@ def measure(work: Path, image_size: int, measure_s: float, rounds: int) -> dict[
     env = {**os.environ, "RAY_worker_niceness": "0"}
     with running_head(num_cpus=HEAD_CPUS, env=env) as head:
         port = free_port()  # once the head holds its own ports
-        configs = {"batched": bench_config(model.registry, model.reference, port, BATCH_SIZE),
-                   "unbatched": bench_config(model.registry, model.reference, port, 1)}
+        configs = {"batched": bench_config(inputs.serve_config, model.registry, model.reference, port, BATCH_SIZE),
+                   "unbatched": bench_config(inputs.serve_config, model.registry, model.reference, port, 1)}
         url = api_url(configs["batched"])
         deploy_s: dict[str, list[float]] = {"batched": [], "unbatched": []}
 
@@ -396,11 +394,12 @@ def median_of(rounds: list[dict[str, Any]], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def run(bench_dir: Path, *, image_size: int = IMAGE_SIZE, seconds: float = MEASURE_S, rounds: int = ROUNDS,
+def run(bench_dir: Path, *, inputs: BenchInputs, image_size: int = IMAGE_SIZE, seconds: float = MEASURE_S, rounds: int = ROUNDS,
         **_: Any) -> dict[str, Any]:
     started = time.perf_counter()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a log line per request
-    measured = measure(bench_dir / "serve", image_size, seconds, rounds)
+    measured = measure(bench_dir / "serve", inputs, image_size, seconds, rounds)
+    shipped = read_serve_config(inputs.serve_config)
     batching_speedup = median_of(measured["rounds"], "batching_speedup")
     serve_over_bare = median_of(measured["rounds"], "serve_over_bare")
     overhead_ms = median_of(measured["rounds"], "latency_overhead_ms")
@@ -415,12 +414,11 @@ def run(bench_dir: Path, *, image_size: int = IMAGE_SIZE, seconds: float = MEASU
         "weights": WEIGHTS_NOTE,
         "backend": BACKEND,
         "replicas": {"Classifier": 1, "Api": 1},
-        "classifier_cpus": deployment(read_serve_config(SERVE_CONFIG), "Classifier")["ray_actor_options"]["num_cpus"],
+        "classifier_cpus": deployment(shipped, "Classifier")["ray_actor_options"]["num_cpus"],
         "head_cpus": HEAD_CPUS,
         "cpus": cpu_count(),
         "max_batch_size": BATCH_SIZE,
-        "batch_wait_timeout_s": deployment(read_serve_config(SERVE_CONFIG), "Classifier")["user_config"][
-            "batch_wait_timeout_s"],
+        "batch_wait_timeout_s": deployment(shipped, "Classifier")["user_config"]["batch_wait_timeout_s"],
         "max_ongoing_requests": 2 * BATCH_SIZE,
         "warmup_s_min": WARMUP_S,
         "measure_s": seconds,
