@@ -297,7 +297,7 @@ class BatchSettings:
     registry: str = field(default_factory=default_registry)
     top_k: int = 3
     batch_size: int = 32
-    concurrency: int | None = None  # model actors; None: one per node (or per GPU)
+    concurrency: int | None = None  # model actors; None: one per node (or per GPU), or as many as cpus_per_actor fit
     cpus_per_actor: float | None = None  # None: the node's CPUs less what the readers and writers need
     gpus_per_actor: float | None = None  # None: 1 when the cluster has GPUs
     embeddings: bool = False

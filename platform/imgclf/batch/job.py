@@ -31,6 +31,7 @@ from imgclf.cluster import connect
 from imgclf.config import ALLOWED_ROOTS_ENV, BatchSettings
 from imgclf.errors import ConfigError
 from imgclf.registry import Registry
+from imgclf.resources import Placement, place
 from imgclf.storage import Location
 
 LOG = logging.getLogger("imgclf.batch")
@@ -64,32 +65,6 @@ class BatchSummary:
         )
 
 
-@dataclass(frozen=True)
-class ActorResources:
-    concurrency: int
-    cpus: float
-    gpus: float
-
-
-def actor_resources(settings: BatchSettings) -> ActorResources:
-    """Explicit settings win; otherwise one actor per GPU when the cluster has GPUs, else one actor per node
-    holding that node's CPUs less IO_CPUS_PER_NODE for the writers."""
-    resources = ray.cluster_resources()
-    gpus = settings.gpus_per_actor
-    if gpus is None:
-        gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
-    if gpus:
-        concurrency = settings.concurrency or max(int(resources.get("GPU", 0) // gpus), 1)
-        return ActorResources(concurrency, settings.cpus_per_actor or 1.0, gpus)
-    node_cpus = [node["Resources"]["CPU"] for node in ray.nodes() if node["Alive"] and node["Resources"].get("CPU")]
-    concurrency = settings.concurrency or max(len(node_cpus), 1)
-    cpus = settings.cpus_per_actor
-    if cpus is None:
-        per_actor = min(node_cpus or [1.0]) * max(len(node_cpus), 1) / concurrency
-        cpus = max(per_actor - IO_CPUS_PER_NODE, 0.5)
-    return ActorResources(concurrency, cpus, 0.0)
-
-
 def default_job_name() -> str:
     """The Ray job's submission id when running as a Ray job, else the driver's Ray job id."""
     try:
@@ -120,7 +95,9 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
 
     before = set(parquet_files(target))
     counter = ProgressCounter.remote() if settings.pushgateway else None
-    resources = actor_resources(settings)
+    # One actor per node (its CPUs less IO_CPUS_PER_NODE for the Parquet writers) or per GPU, unless set.
+    resources = place(settings.concurrency, settings.cpus_per_actor, settings.gpus_per_actor,
+                      spare_cpus=IO_CPUS_PER_NODE, min_cpus=0.5)
     spec = PredictorSpec(
         registry=settings.registry, name=name, version=version, input=settings.input, top_k=settings.top_k,
         embeddings=settings.embeddings, limits=settings.limits, backend=settings.backend, precision=settings.precision,
@@ -165,7 +142,7 @@ def check_allowed(roots: AllowedRoots, locations: dict[str, Location]) -> None:
             raise ConfigError(refusal)
 
 
-def write(todo: list[ListedFile], spec: PredictorSpec, resources: ActorResources, settings: BatchSettings,
+def write(todo: list[ListedFile], spec: PredictorSpec, resources: Placement, settings: BatchSettings,
           target: Location) -> None:
     """The streaming pipeline: path blocks → model actors (read, decode, classify) → Parquet writers."""
     block_rows = settings.batch_size * PATHS_PER_BLOCK_BATCHES
@@ -175,7 +152,7 @@ def write(todo: list[ListedFile], spec: PredictorSpec, resources: ActorResources
         fn_constructor_args=(spec,),
         batch_size=settings.batch_size,
         batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=resources.concurrency),
+        compute=ray.data.ActorPoolStrategy(size=resources.count),
         num_cpus=resources.cpus,
         num_gpus=resources.gpus or None,
     )

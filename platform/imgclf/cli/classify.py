@@ -19,7 +19,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, help="folder or URI for the Parquet files")
     parser.add_argument("--top-k", type=positive_int, default=3, help="labels kept per image (default: %(default)s)")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="images per model call (default: %(default)s)")
-    parser.add_argument("--concurrency", type=positive_int, help="model actors (default: one per node, or per GPU)")
+    parser.add_argument("--concurrency", type=positive_int,
+                        help="model actors (default: one per node, or per GPU; with --cpus-per-actor, as many as fit)")
     parser.add_argument("--cpus-per-actor", type=float, help="CPUs each model actor reserves (default: the node's, less 0.5)")
     parser.add_argument("--gpus-per-worker", type=float, help="GPUs each model actor reserves (default: 1 when the cluster has GPUs)")
     parser.add_argument("--embeddings", action="store_true", help="also write each image's embedding vector")

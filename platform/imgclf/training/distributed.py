@@ -23,6 +23,7 @@ from imgclf.data.transforms import resize_image
 from imgclf.models.keras_api import keras, tf
 from imgclf.models.vgg import VGGArchitecture, build_vgg16, load_weights_file, save_weights_file
 from imgclf.errors import ConfigError
+from imgclf.resources import place
 from imgclf.runtime import configure_tensorflow
 from imgclf.storage import absolute
 from imgclf.training.datasets import to_tf_dataset
@@ -51,25 +52,10 @@ def split_dataset(data: PreparedDataset, split: str, size: int, limits: DecodeLi
 
 
 def scaling_config(cluster: ClusterSettings) -> ray.train.ScalingConfig:
-    """Workers and their resources: explicit settings win; otherwise one worker per GPU when the cluster has
-    GPUs, else one worker per node holding that node's CPUs (data-parallel CPU workers pay off across
-    nodes, not on one machine), else cluster CPUs ÷ `cpus_per_worker`."""
-    resources = ray.cluster_resources()
-    gpus = cluster.gpus_per_worker
-    if gpus is None:
-        gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
-    cpus = cluster.cpus_per_worker
-    workers = cluster.workers
-    if gpus:
-        cpus = cpus or 1.0
-        workers = workers or max(int(resources.get("GPU", 0) // gpus), 1)
-    elif cpus is None:
-        node_cpus = [node["Resources"]["CPU"] for node in ray.nodes() if node["Alive"] and node["Resources"].get("CPU")]
-        cpus = min(node_cpus) if workers is None else max(resources.get("CPU", 1) // workers, 1.0)
-        workers = workers or len(node_cpus)
-    workers = workers or max(int(resources.get("CPU", 1) // cpus), 1)
-    per_worker = {"CPU": cpus} | ({"GPU": gpus} if gpus else {})
-    return ray.train.ScalingConfig(num_workers=workers, use_gpu=bool(gpus), resources_per_worker=per_worker)
+    """Workers and their resources (imgclf.resources.place: explicit settings, else per GPU or per node)."""
+    workers = place(cluster.workers, cluster.cpus_per_worker, cluster.gpus_per_worker)
+    per_worker = {"CPU": workers.cpus} | ({"GPU": workers.gpus} if workers.gpus else {})
+    return ray.train.ScalingConfig(num_workers=workers.count, use_gpu=bool(workers.gpus), resources_per_worker=per_worker)
 
 
 def restored_state(checkpoint: ray.train.Checkpoint | None, into: Path) -> TrainingState | None:
