@@ -68,3 +68,7 @@ class RegistryError(ImgclfError):
 
 class ModelNotFoundError(RegistryError):
     """No model, version or alias by that name."""
+
+
+class ModelNotLoadedError(ImgclfError):
+    """A serving replica was asked to classify before its user_config named a model."""

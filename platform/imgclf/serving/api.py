@@ -4,13 +4,12 @@ Routes: POST /v1/classify, GET /v1/models, GET /healthz, GET /readyz, the OpenAP
 at /ui/. Errors are JSON `{"error": {"code", "message"}}`; bad input gets a 4xx, overload a 503 with
 Retry-After, never a 500. With $IMGCLF_API_TOKEN set every route but the probes wants
 `Authorization: Bearer <token>`; with $IMGCLF_UI_PASSWORD set the page asks for user `imgclf` and that password.
+Each replica builds its own FastAPI app (`__serve_build_asgi_app__`), so nothing is shared between replicas.
 """
-
 
 import asyncio
 import hmac
 import logging
-import os
 import time
 from typing import Any
 
@@ -27,15 +26,13 @@ from ray.serve.handle import DeploymentHandle
 from imgclf import __version__
 from imgclf.data.decode import decode_image
 from imgclf.data.transforms import resize_image
-from imgclf.errors import ImageDecodeError
-from imgclf.serving.http_errors import ApiError, decode_failure
+from imgclf.errors import ImageDecodeError, ModelNotLoadedError
+from imgclf.serving.http_errors import CLASSIFIER_FAILURES, ApiError, classifier_failure, decode_failure
 from imgclf.serving.metrics import api_metrics, route_of
 from imgclf.serving.settings import ApiConfig
 from imgclf.serving.uploads import image_bytes
 
 LOG = logging.getLogger("imgclf.serving")
-TOKEN_ENV = "IMGCLF_API_TOKEN"
-UI_PASSWORD_ENV = "IMGCLF_UI_PASSWORD"
 UI_USER = "imgclf"
 UI_PATH = "/ui"
 PROBES = ("/healthz", "/readyz")
@@ -88,52 +85,60 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-api = FastAPI(
-    title="imgclf", version=__version__,
-    description="Image classification: POST an image, get the top-k labels of the served model.",
-    responses={401: ERROR_RESPONSES[401]},
-)
+def build_api(ingress: "ApiIngress") -> FastAPI:
+    """The FastAPI app of one Api replica: its routes answer through `ingress`, its guard reads `ingress.config`."""
+    api = FastAPI(
+        title="imgclf", version=__version__,
+        description="Image classification: POST an image, get the top-k labels of the served model.",
+        responses={401: ERROR_RESPONSES[401]},
+    )
+    api.add_exception_handler(ApiError, api_error)
+    api.add_exception_handler(RequestValidationError, invalid_request)
+    api.add_exception_handler(Exception, unexpected)
+
+    @api.middleware("http")
+    async def authorise_and_measure(request: Request, call_next):
+        """Refuse requests without the configured token (401), and record every answer's latency and status."""
+        started, route = time.perf_counter(), route_of(request.url.path)
+        refusal = refusal_for(request, ingress.config)
+        try:
+            response = refusal.response() if refusal else await call_next(request)
+        except Exception:  # answered as a 500 by the `unexpected` handler, outside this middleware: count it here
+            api_metrics().record(route, 500, time.perf_counter() - started)
+            raise
+        api_metrics().record(route, response.status_code, time.perf_counter() - started)
+        return response
+
+    api.post("/v1/classify", response_model=Classification, openapi_extra=IMAGE_BODY,
+             responses={code: ERROR_RESPONSES[code] for code in (400, 413, 415, 503)})(ingress.classify)
+    api.get("/v1/models", responses={503: ERROR_RESPONSES[503]})(ingress.models)
+    api.get("/healthz")(ingress.healthz)
+    api.get("/readyz", responses={503: ERROR_RESPONSES[503]})(ingress.readyz)
+    return api
 
 
-@api.exception_handler(ApiError)
 async def api_error(request: Request, exc: ApiError) -> JSONResponse:
     return exc.response()
 
 
-@api.exception_handler(RequestValidationError)
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     return ApiError(400, "bad_request", problems).response()
 
 
-@api.exception_handler(Exception)
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     LOG.exception("unexpected failure answering %s %s", request.method, request.url.path)
     return ApiError(500, "internal", f"unexpected server error ({type(exc).__name__})").response()
 
 
-@api.middleware("http")
-async def authorise_and_measure(request: Request, call_next):
-    """Refuse requests without the configured token (401), and record every answer's latency and status."""
-    started, route = time.perf_counter(), route_of(request.url.path)
-    refusal = refusal_for(request)
-    try:
-        response = refusal.response() if refusal else await call_next(request)
-    except Exception:  # answered as a 500 by the `unexpected` handler, outside this middleware: count it here
-        api_metrics().record(route, 500, time.perf_counter() - started)
-        raise
-    api_metrics().record(route, response.status_code, time.perf_counter() - started)
-    return response
-
-
-def refusal_for(request: Request) -> ApiError | None:
+def refusal_for(request: Request, config: ApiConfig) -> ApiError | None:
     """401 for a request that needs the bearer token and lacks it; the page has its own password instead."""
-    token, path = os.environ.get(TOKEN_ENV), request.url.path
+    path = request.url.path
     on_page = path == UI_PATH or path.startswith(f"{UI_PATH}/")
-    if not token or path in PROBES or (on_page and os.environ.get(UI_PASSWORD_ENV)):
+    if not config.api_token or path in PROBES or (on_page and config.ui_password):
         return None
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), config.api_token.encode()):
         return None
     return ApiError(401, "unauthorized", "this API wants `Authorization: Bearer <token>`",
                     {"WWW-Authenticate": "Bearer"})
@@ -153,31 +158,33 @@ def classification(answer: dict[str, Any], k: int) -> dict[str, Any]:
 
 
 @serve.deployment(name="Api", max_ongoing_requests=256)
-@serve.ingress(api)
+@serve.ingress()
 class ApiIngress:
     """Decodes uploads with the one decode function, asks the Classifier, answers JSON; serves the page."""
 
     def __init__(self, classifier: DeploymentHandle, examples_dir: str | None = None) -> None:
         self.classifier = classifier
-        self.config = ApiConfig()
+        self.config = ApiConfig.from_mapping({})
+        self.examples_dir = examples_dir
         self.input_size: int | None = None  # the served model's input size, learnt from its answers
         self.last_model: str | None = None  # `name:version` of the latest answer
-        self.mount_page(examples_dir)
 
-    def reconfigure(self, user_config: dict[str, Any]) -> None:
-        self.config = ApiConfig.from_mapping(user_config)
-
-    def mount_page(self, examples_dir: str | None) -> None:
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """This replica's own app (Serve calls it once, after __init__), the Gradio page mounted at /ui."""
         import gradio as gr
 
         from gradio_app import build_page
         from imgclf.serving.page import PageBackend, example_images
 
+        api = build_api(self)
         backend = PageBackend(self)
-        page = build_page(backend.classify, backend.describe, examples=example_images(examples_dir),
+        page = build_page(backend.classify, backend.describe, examples=example_images(self.examples_dir),
                           top_k=self.config.default_top_k)
-        password = os.environ.get(UI_PASSWORD_ENV)
-        gr.mount_gradio_app(api, page, path=UI_PATH, auth=[(UI_USER, password)] if password else None)
+        password = self.config.ui_password
+        return gr.mount_gradio_app(api, page, path=UI_PATH, auth=[(UI_USER, password)] if password else None)
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        self.config = ApiConfig.from_mapping(user_config)
 
     def prepare(self, data: bytes, source: str) -> np.ndarray:
         """Bytes → RGB array at the model's input size (the same resize `imgclf predict` applies)."""
@@ -190,25 +197,21 @@ class ApiIngress:
     async def predict(self, image: np.ndarray) -> dict[str, Any]:
         """The Classifier's answer; a replica that died mid-request is replaced by another one up to
         `replica_retries` times; 503 with Retry-After when it is overloaded or no replica is left."""
-        retry = {"Retry-After": str(self.config.retry_after_s)}
         for attempt in range(self.config.replica_retries + 1):
             try:
                 answer = await self.classifier.classify.remote(image)
                 break
-            except BackPressureError as exc:
-                raise ApiError(503, "overloaded", "the model is at capacity; retry shortly", retry) from exc
             except RayActorError as exc:
                 if attempt == self.config.replica_retries:
-                    raise ApiError(503, "replica_unavailable", "a model replica went away; retry shortly",
-                                   retry) from exc
+                    raise classifier_failure(exc, self.config.retry_after_s) from exc
                 LOG.warning("a Classifier replica died while classifying (%s); sending the image again",
                             type(exc).__name__)
+            except CLASSIFIER_FAILURES as exc:
+                raise classifier_failure(exc, self.config.retry_after_s) from exc
         self.input_size = answer["input_size"]
         self.last_model = f"{answer['name']}:{answer['version']}"
         return answer
 
-    @api.post("/v1/classify", response_model=Classification, openapi_extra=IMAGE_BODY,
-              responses={code: ERROR_RESPONSES[code] for code in (400, 413, 415, 503)})
     async def classify(self, request: Request, top_k: int | None = Query(None, ge=1, le=10_000)) -> dict[str, Any]:
         """Classify one image: a multipart `file` part, or the image itself as the body."""
         k = top_k or self.config.default_top_k
@@ -219,20 +222,17 @@ class ApiIngress:
         answer = await self.predict(image)
         return classification(answer, k)
 
-    @api.get("/v1/models", responses={503: ERROR_RESPONSES[503]})
     async def models(self) -> dict[str, Any]:
         """The served model: name, version, labels, input size, weights source and its evaluation metrics."""
         described = await self.classifier.describe.remote()
         if described is None:
-            raise ApiError(503, "model_not_loaded", "no model is loaded yet", {"Retry-After": "5"})
+            raise classifier_failure(ModelNotLoadedError(), self.config.retry_after_s)
         return {"models": [described]}
 
-    @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:
         """Liveness: the HTTP server answers."""
         return {"status": "ok"}
 
-    @api.get("/readyz", responses={503: ERROR_RESPONSES[503]})
     async def readyz(self) -> dict[str, Any]:
         """Readiness: a Classifier replica has a model loaded."""
         try:
@@ -240,10 +240,14 @@ class ApiIngress:
         except BackPressureError as exc:
             if self.last_model:  # a full queue of a replica that answers is busy, not unready
                 return {"status": "ready", "model": self.last_model}
-            raise ApiError(503, "not_ready", "the Classifier is at capacity and has not answered yet") from exc
+            raise not_ready(classifier_failure(exc, self.config.retry_after_s)) from exc
         except RayActorError as exc:
-            raise ApiError(503, "not_ready", f"no Classifier replica answers: {type(exc).__name__}") from exc
+            raise not_ready(classifier_failure(exc, self.config.retry_after_s)) from exc
         if described is None:
-            raise ApiError(503, "not_ready", "no model is loaded yet", {"Retry-After": "5"})
+            raise not_ready(classifier_failure(ModelNotLoadedError(), self.config.retry_after_s))
         return {"status": "ready", "model": f"{described['name']}:{described['version']}"}
 
+
+def not_ready(failure: ApiError) -> ApiError:
+    """A readiness probe's answer: the failure's message and Retry-After, under the code `not_ready`."""
+    return ApiError(503, "not_ready", failure.message, failure.headers)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fastapi.responses import JSONResponse
+from ray.exceptions import RayActorError
+from ray.serve.exceptions import BackPressureError
 
 from imgclf.errors import (
     CorruptImageError,
     EmptyImageError,
     ImageDecodeError,
     ImageTooLargeError,
+    ModelNotLoadedError,
     UnsupportedImageError,
 )
 
@@ -22,6 +25,13 @@ DECODE_STATUSES: tuple[tuple[type[ImageDecodeError], int, str], ...] = (
     (ImageTooLargeError, 400, "image_too_large"),
     (ImageDecodeError, 400, "unreadable_image"),
 )
+# Why Ray could not get an answer from the Classifier: all 503 with Retry-After, the client may try again.
+RAY_FAILURES: tuple[tuple[type[Exception], str, str], ...] = (
+    (BackPressureError, "overloaded", "the model is at capacity; retry shortly"),
+    (RayActorError, "replica_unavailable", "a model replica went away; retry shortly"),
+    (ModelNotLoadedError, "model_not_loaded", "no model is loaded yet"),
+)
+CLASSIFIER_FAILURES = tuple(kind for kind, _, _ in RAY_FAILURES)
 
 
 @dataclass
@@ -42,3 +52,9 @@ def decode_failure(exc: ImageDecodeError) -> ApiError:
     """The API error for an image that could not be decoded (the message names the cause, not server paths)."""
     status, code = next((s, c) for kind, s, c in DECODE_STATUSES if isinstance(exc, kind))
     return ApiError(status, code, exc.cause)
+
+
+def classifier_failure(exc: Exception, retry_after_s: int) -> ApiError:
+    """The API error (503, Retry-After) for a Classifier call that Ray could not complete."""
+    code, message = next((c, m) for kind, c, m in RAY_FAILURES if isinstance(exc, kind))
+    return ApiError(503, code, message, {"Retry-After": str(retry_after_s)})

@@ -17,6 +17,7 @@ import numpy as np
 from ray import serve
 from ray.serve import metrics
 
+from imgclf.errors import ModelNotLoadedError
 from imgclf.models.classifier import Classifier
 from imgclf.serving.settings import ClassifierConfig
 
@@ -103,11 +104,12 @@ class ClassifierReplica:
         """{"probabilities": [...], "labels": [...], "name": ..., "version": ...} for one image."""
         return await self.classify_batch(image)
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
+    @serve.batch(max_batch_size=ClassifierConfig.max_batch_size,
+                 batch_wait_timeout_s=ClassifierConfig.batch_wait_timeout_s)  # until reconfigure sets the config's
     async def classify_batch(self, images: list[np.ndarray]) -> list[dict[str, Any]]:
         model = self.model  # one version for the whole batch, even while a reconfigure swaps it
         if model is None:
-            raise RuntimeError("no model loaded: the Classifier's user_config names none")
+            raise ModelNotLoadedError("no model loaded: the Classifier's user_config names none")
         probabilities = await asyncio.to_thread(model.classifier.predict_proba, images)
         tags = {"model": f"{model.name}:{model.version}"}
         for row in probabilities:

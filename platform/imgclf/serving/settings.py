@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -40,9 +41,15 @@ class ClassifierConfig:
         return build_dataclass(cls, values, "Classifier user_config.")
 
 
+API_TOKEN_ENV = "IMGCLF_API_TOKEN"
+UI_PASSWORD_ENV = "IMGCLF_UI_PASSWORD"
+SECRETS_ENV = {"api_token": API_TOKEN_ENV, "ui_password": UI_PASSWORD_ENV}  # from the environment only
+
+
 @dataclass(frozen=True, kw_only=True)
 class ApiConfig:
-    """The API ingress deployment's user_config: request limits and answers."""
+    """The API ingress deployment's user_config (request limits and answers) and the secrets that guard it,
+    which come from the replica's environment, never from user_config, and stay out of repr."""
 
     max_body_bytes: int = 10 * 2**20
     max_pixels: int = DecodeLimits().max_pixels
@@ -52,9 +59,12 @@ class ApiConfig:
     # A classification whose Classifier replica died is sent again (to a live replica) this many times before
     # the client gets 503 replica_unavailable: classifying is idempotent.
     replica_retries: int = 2
+    api_token: str | None = field(default=None, repr=False)  # every route but the probes wants it as Bearer
+    ui_password: str | None = field(default=None, repr=False)  # the page asks for it instead of the token
 
     def __post_init__(self) -> None:
         check_int_range("max_body_bytes", self.max_body_bytes, 1, 2**31)
+        self.limits  # validates max_pixels as every decode limit is
         check_int_range("default_top_k", self.default_top_k, 1, self.max_top_k)
         check_int_range("max_top_k", self.max_top_k, 1, 10_000)
         check_int_range("retry_after_s", self.retry_after_s, 1, 3600)
@@ -66,7 +76,13 @@ class ApiConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ApiConfig:
-        return build_dataclass(cls, values, "Api user_config.")
+        """The user_config's values plus the secrets read from the environment now (start-up, reconfigure)."""
+        secrets = sorted(set(values) & set(SECRETS_ENV))
+        if secrets:
+            raise ConfigError(f"Api user_config.{secrets[0]} is a secret: set ${SECRETS_ENV[secrets[0]]} in the "
+                              "replica's environment (runtime_env env_vars or the pod) instead")
+        from_env = {name: os.environ.get(variable) or None for name, variable in SECRETS_ENV.items()}
+        return build_dataclass(cls, {**values, **from_env}, "Api user_config.")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,10 +27,28 @@ def test_the_shipped_user_config_parses_with_retries_for_a_lost_replica() -> Non
 @pytest.mark.parametrize("values, named", [({"replica_retries": -1}, "replica_retries"),
                                            ({"replica_retries": 11}, "replica_retries"),
                                            ({"retry_after_s": 0}, "retry_after_s"),
+                                           ({"max_pixels": 0}, "max_pixels must be an integer"),
+                                           ({"max_pixels": "many"}, "max_pixels must be an integer"),
                                            ({"retries": 1}, "unknown setting Api user_config.retries")])
 def test_bad_values_are_refused_naming_the_setting(values: dict, named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         ApiConfig.from_mapping(values)
+
+
+def test_the_secrets_come_from_the_environment_and_stay_out_of_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMGCLF_API_TOKEN", "t0ken")
+    monkeypatch.setenv("IMGCLF_UI_PASSWORD", "pa55")
+    config = ApiConfig.from_mapping(shipped_api_user_config())
+    assert (config.api_token, config.ui_password) == ("t0ken", "pa55")
+    assert "t0ken" not in repr(config) and "pa55" not in repr(config)
+    monkeypatch.delenv("IMGCLF_API_TOKEN")
+    assert ApiConfig.from_mapping({}).api_token is None  # read again at each reconfigure
+
+
+@pytest.mark.parametrize("secret, variable", [("api_token", "IMGCLF_API_TOKEN"), ("ui_password", "IMGCLF_UI_PASSWORD")])
+def test_a_secret_in_user_config_is_refused_naming_its_variable(secret: str, variable: str) -> None:
+    with pytest.raises(ConfigError, match=f"Api user_config.{secret} is a secret: set \\${variable}"):
+        ApiConfig.from_mapping({secret: "x"})
 
 
 def shipped_classifier_user_config() -> dict:
