@@ -16,7 +16,7 @@ from imgclf.config import DecodeLimits
 from imgclf.data.decode import decode_image
 from imgclf.data.transforms import stack_images
 from imgclf.errors import ImageDecodeError
-from imgclf.models.classifier import top_k
+from imgclf.models.prediction import Prediction
 from imgclf.storage import Location
 
 LOG = logging.getLogger("imgclf.batch")
@@ -88,12 +88,13 @@ class BatchPredictor:
         top_k_rows: list[list[dict] | None] = [None] * count
         embedding: list[list[float] | None] = [None] * count
         for row, index in enumerate(decoded):
-            ranked = top_k(probabilities[row], labels, self.spec.top_k)
-            label[index], score[index] = ranked[0]
-            label_index[index] = labels.index(ranked[0][0])
-            top_k_rows[index] = [{"label": name, "score": value} for name, value in ranked]
-            if embeddings is not None:
-                embedding[index] = embeddings[row].tolist()
+            prediction = Prediction.from_probabilities(
+                probabilities[row], labels, self.spec.top_k, model_name=self.spec.name,
+                model_version=self.spec.version, embedding=None if embeddings is None else embeddings[row])
+            label[index], label_index[index], score[index] = prediction.label, prediction.label_index, prediction.score
+            top_k_rows[index] = prediction.top_k_rows()
+            if prediction.embedding is not None:
+                embedding[index] = list(prediction.embedding)
         columns = {
             "path": paths, "label": label, "label_index": label_index, "score": score, "top_k": top_k_rows,
             "model": [self.spec.name] * count, "model_version": [self.spec.version] * count, "error": errors,

@@ -81,7 +81,7 @@ NAIVE_SCRIPT = """\
 
     configure_tensorflow()
     from imgclf.models.artifact import load_classifier
-    from imgclf.models.classifier import top_k
+    from imgclf.models.prediction import Prediction
 
     model_folder, input_folder, output, batch_size, k = sys.argv[1:6]
     batch_size, k = int(batch_size), int(k)
@@ -94,11 +94,9 @@ NAIVE_SCRIPT = """\
         batch = np.stack([np.asarray(Image.open(path).convert("RGB").resize((size, size)), dtype=np.uint8)
                           for path in chunk])
         for path, probabilities in zip(chunk, classifier.predict_batch(batch)):
-            ranked = top_k(probabilities, labels, k)
-            rows.append({
-                "path": str(path), "label": ranked[0][0], "label_index": labels.index(ranked[0][0]),
-                "score": ranked[0][1], "top_k": [{"label": label, "score": score} for label, score in ranked],
-            })
+            prediction = Prediction.from_probabilities(probabilities, labels, k, model_name="", model_version="")
+            rows.append({"path": str(path), "label": prediction.label, "label_index": prediction.label_index,
+                         "score": prediction.score, "top_k": prediction.top_k_rows()})
     pd.DataFrame(rows).to_parquet(output)
 """
 

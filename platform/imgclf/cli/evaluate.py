@@ -72,7 +72,7 @@ def evaluate_model(args: argparse.Namespace) -> int:
 
 def predict_files(args: argparse.Namespace) -> int:
     from imgclf.data.decode import decode_file
-    from imgclf.models.classifier import top_k
+    from imgclf.models.prediction import Prediction
 
     reference, _, classifier = open_model(args)
     name, version = reference.split(":")
@@ -84,11 +84,11 @@ def predict_files(args: argparse.Namespace) -> int:
             failures += 1
             print(json.dumps({"path": str(path), "error": str(exc)}) if args.json else f"{path}\terror: {exc.cause}")
             continue
-        ranked = top_k(classifier.predict_proba([image])[0], classifier.labels, args.top_k)
+        prediction = Prediction.from_probabilities(classifier.predict_proba([image])[0], classifier.labels,
+                                                   args.top_k, model_name=name, model_version=version)
         if args.json:
-            print(json.dumps({"path": str(path), "label": ranked[0][0], "score": ranked[0][1],
-                              "top_k": [{"label": label, "score": score} for label, score in ranked],
-                              "model": {"name": name, "version": version}}))
+            print(json.dumps({"path": str(path), **prediction.to_dict()}))
         else:
-            print(f"{path}\t{ranked[0][0]}\t" + "  ".join(f"{label}={score:.4f}" for label, score in ranked))
+            ranked = "  ".join(f"{label}={score:.4f}" for label, score in prediction.top_k)
+            print(f"{path}\t{prediction.label}\t{ranked}")
     return 1 if failures else 0

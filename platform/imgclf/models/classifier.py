@@ -76,9 +76,3 @@ class SklearnClassifier(Classifier):
         if not len(batch):
             return features, np.empty((0, len(self.labels)), np.float32)
         return features, self.estimator.predict_proba(features).astype(np.float32)
-
-
-def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[str, float]]:
-    """The k most probable (label, probability) pairs of one probability vector, best first."""
-    order = np.argsort(-probabilities, kind="stable")[:k]
-    return [(labels[index], float(probabilities[index])) for index in order]

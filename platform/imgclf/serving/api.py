@@ -27,6 +27,7 @@ from imgclf import __version__
 from imgclf.data.decode import decode_image
 from imgclf.data.transforms import resize_image
 from imgclf.errors import ImageDecodeError, ModelNotLoadedError
+from imgclf.models.prediction import Prediction
 from imgclf.serving.http_errors import CLASSIFIER_FAILURES, ApiError, classifier_failure, decode_failure
 from imgclf.serving.metrics import api_metrics, route_of
 from imgclf.serving.settings import ApiConfig
@@ -144,19 +145,6 @@ def refusal_for(request: Request, config: ApiConfig) -> ApiError | None:
                     {"WWW-Authenticate": "Bearer"})
 
 
-def classification(answer: dict[str, Any], k: int) -> dict[str, Any]:
-    """The JSON answer for one Classifier result: best label, its score, the top k, the model."""
-    from imgclf.models.classifier import top_k
-
-    ranked = top_k(np.asarray(answer["probabilities"], dtype=np.float32), answer["labels"], k)
-    return {
-        "label": ranked[0][0],
-        "score": ranked[0][1],
-        "top_k": [{"label": label, "score": score} for label, score in ranked],
-        "model": {"name": answer["name"], "version": answer["version"]},
-    }
-
-
 @serve.deployment(name="Api", max_ongoing_requests=256)
 @serve.ingress()
 class ApiIngress:
@@ -194,12 +182,12 @@ class ApiIngress:
             raise decode_failure(exc) from exc
         return resize_image(image, self.input_size) if self.input_size else image
 
-    async def predict(self, image: np.ndarray) -> dict[str, Any]:
-        """The Classifier's answer; a replica that died mid-request is replaced by another one up to
+    async def predict(self, image: np.ndarray, k: int) -> Prediction:
+        """The Classifier's Prediction with the top `k`; a replica that died mid-request is replaced by another one up to
         `replica_retries` times; 503 with Retry-After when it is overloaded or no replica is left."""
         for attempt in range(self.config.replica_retries + 1):
             try:
-                answer = await self.classifier.classify.remote(image)
+                answer = await self.classifier.classify.remote(image, k)
                 break
             except RayActorError as exc:
                 if attempt == self.config.replica_retries:
@@ -208,9 +196,9 @@ class ApiIngress:
                             type(exc).__name__)
             except CLASSIFIER_FAILURES as exc:
                 raise classifier_failure(exc, self.config.retry_after_s) from exc
-        self.input_size = answer["input_size"]
-        self.last_model = f"{answer['name']}:{answer['version']}"
-        return answer
+        self.input_size, prediction = answer["input_size"], answer["prediction"]
+        self.last_model = f"{prediction.model_name}:{prediction.model_version}"
+        return prediction
 
     async def classify(self, request: Request, top_k: int | None = Query(None, ge=1, le=10_000)) -> dict[str, Any]:
         """Classify one image: a multipart `file` part, or the image itself as the body."""
@@ -219,8 +207,8 @@ class ApiIngress:
             raise ApiError(400, "bad_request", f"top_k must be at most {self.config.max_top_k}; got {k}")
         data = await image_bytes(request, self.config.max_body_bytes)
         image = await asyncio.to_thread(self.prepare, data, "upload")
-        answer = await self.predict(image)
-        return classification(answer, k)
+        prediction = await self.predict(image, k)
+        return prediction.to_dict()
 
     async def models(self) -> dict[str, Any]:
         """The served model: name, version, labels, input size, weights source and its evaluation metrics."""

@@ -19,6 +19,7 @@ from ray.serve import metrics
 
 from imgclf.errors import ModelNotLoadedError
 from imgclf.models.classifier import Classifier
+from imgclf.models.prediction import Prediction
 from imgclf.serving.settings import ClassifierConfig
 
 LOG = logging.getLogger("imgclf.serving")
@@ -100,13 +101,13 @@ class ClassifierReplica:
         """The served model's description, or None before a model is loaded."""
         return self.model.describe() if self.model else None
 
-    async def classify(self, image: np.ndarray) -> dict[str, Any]:
-        """{"probabilities": [...], "labels": [...], "name": ..., "version": ...} for one image."""
-        return await self.classify_batch(image)
+    async def classify(self, image: np.ndarray, k: int) -> dict[str, Any]:
+        """{"prediction": the image's Prediction with its top k, "input_size": the model's input side}."""
+        return await self.classify_batch(image, k)
 
     @serve.batch(max_batch_size=ClassifierConfig.max_batch_size,
                  batch_wait_timeout_s=ClassifierConfig.batch_wait_timeout_s)  # until reconfigure sets the config's
-    async def classify_batch(self, images: list[np.ndarray]) -> list[dict[str, Any]]:
+    async def classify_batch(self, images: list[np.ndarray], ks: list[int]) -> list[dict[str, Any]]:
         model = self.model  # one version for the whole batch, even while a reconfigure swaps it
         if model is None:
             raise ModelNotLoadedError("no model loaded: the Classifier's user_config names none")
@@ -114,9 +115,10 @@ class ClassifierReplica:
         tags = {"model": f"{model.name}:{model.version}"}
         for row in probabilities:
             self.confidence.observe(float(row.max()), tags=tags)
-        labels = list(model.classifier.labels)
+        labels = model.classifier.labels
         return [
-            {"probabilities": row.tolist(), "labels": labels, "name": model.name, "version": model.version,
+            {"prediction": Prediction.from_probabilities(row, labels, k, model_name=model.name,
+                                                         model_version=model.version),
              "input_size": model.classifier.input_size}
-            for row in probabilities
+            for row, k in zip(probabilities, ks)
         ]

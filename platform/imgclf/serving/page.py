@@ -44,13 +44,12 @@ class PageBackend:
         try:
             data = await asyncio.to_thread(Path(path).read_bytes)
             image = await asyncio.to_thread(self.ingress.prepare, data, Path(path).name)
-            answer = await self.ingress.predict(image)
+            prediction = await self.ingress.predict(image, self.ingress.config.max_top_k)
         except ApiError as exc:
             if exc.status == 503:  # overloaded, or no replica answers: say so, keep serving
                 raise gr.Error(f"The model is busy or restarting ({exc.code}); try again in a moment.") from exc
             raise gr.Error(f"That file cannot be classified: {exc.message}.") from exc
-        probabilities = dict(zip(answer["labels"], answer["probabilities"]))
-        return dict(sorted(probabilities.items(), key=lambda item: -item[1])[: self.ingress.config.max_top_k])
+        return prediction.scores()
 
     async def describe(self) -> str:
         described = await self.ingress.classifier.describe.remote()

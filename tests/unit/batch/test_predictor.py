@@ -16,7 +16,7 @@ from imgclf.config import BaselineSettings, DecodeLimits
 from imgclf.data.decode import decode_file
 from imgclf.models.artifact import load_classifier, new_card, save_estimator_artifact
 from imgclf.models.baselines import build_knn
-from imgclf.models.classifier import top_k
+from imgclf.models.prediction import Prediction
 from imgclf.models.features import PixelFeatures
 from imgclf.registry import Registry
 from utils.images import BLUE, GREEN, RED, make_image_bytes, with_declared_png_size, write_image
@@ -83,7 +83,8 @@ def test_one_row_per_path_in_order_with_errors_for_bad_files(registry: Path, inp
 def test_rows_agree_with_the_classifier_on_the_same_file(registry: Path, inputs: dict[str, Path], tmp_path: Path) -> None:
     row = predictor(registry, tmp_path)(listed(str(inputs["red"]))).to_pylist()[0]
     classifier = load_classifier(Registry(registry).local_path("colours:1"))
-    expected = top_k(classifier.predict_proba([decode_file(inputs["red"])])[0], classifier.labels, 2)
+    expected = Prediction.from_probabilities(classifier.predict_proba([decode_file(inputs["red"])])[0],
+                                             classifier.labels, 2, model_name="colours", model_version="1").top_k
     assert [entry["label"] for entry in row["top_k"]] == [label for label, _ in expected]
     assert [entry["score"] for entry in row["top_k"]] == pytest.approx([score for _, score in expected])
     assert row["label"] == expected[0][0] and row["score"] == pytest.approx(expected[0][1])
