@@ -38,7 +38,6 @@ _VERSION_RE = re.compile(r"^[1-9][0-9]*$")
 _MAX_PUBLISH_ATTEMPTS = 100
 
 
-
 def check_model_name(name: Any) -> None:
     if not isinstance(name, str) or not re.match(MODEL_NAME_PATTERN, name):
         raise ConfigError(f"model name must match {MODEL_NAME_PATTERN} (lowercase); got {name!r}")

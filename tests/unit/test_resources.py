@@ -1,23 +1,8 @@
 """The one sizing rule for Ray Train workers and batch model actors (imgclf.resources.place)."""
 
-import pytest
-import ray
-
 from imgclf.resources import Placement, place
 
 BATCH = {"spare_cpus": 0.5, "min_cpus": 0.5}  # what the batch job passes: room for the Parquet writers
-
-
-@pytest.fixture
-def cluster_with(monkeypatch):
-    def set_resources(*node_cpus: float, gpus: float = 0.0):
-        totals = {"CPU": float(sum(node_cpus))} | ({"GPU": gpus} if gpus else {})
-        nodes = [{"Alive": True, "Resources": {"CPU": cpus}} for cpus in node_cpus]
-        nodes.append({"Alive": False, "Resources": {"CPU": 64.0}})
-        monkeypatch.setattr(ray, "cluster_resources", lambda: totals)
-        monkeypatch.setattr(ray, "nodes", lambda: nodes)
-
-    return set_resources
 
 
 def test_one_actor_per_live_node_leaves_room_for_the_writers(cluster_with):

@@ -10,7 +10,6 @@ from pathlib import Path
 from imgclf.data.digits import write_digits
 
 
-
 @dataclass(frozen=True)
 class BenchInputs:
     """What the benchmark reads outside its own folder, as given on its command line."""

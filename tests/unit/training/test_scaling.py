@@ -1,22 +1,7 @@
 """Ray Train worker groups sized from settings, or from what the cluster has."""
 
-import pytest
-import ray
-
 from imgclf.config import ClusterSettings
 from imgclf.training.distributed import scaling_config
-
-
-@pytest.fixture
-def cluster_with(monkeypatch):
-    def set_resources(*node_cpus: float, gpus: float = 0.0):
-        totals = {"CPU": float(sum(node_cpus))} | ({"GPU": gpus} if gpus else {})
-        nodes = [{"Alive": True, "Resources": {"CPU": cpus}} for cpus in node_cpus]
-        nodes.append({"Alive": False, "Resources": {"CPU": 64.0}})
-        monkeypatch.setattr(ray, "cluster_resources", lambda: totals)
-        monkeypatch.setattr(ray, "nodes", lambda: nodes)
-
-    return set_resources
 
 
 def test_cpu_cluster_gets_one_worker_per_live_node_with_its_cpus(cluster_with):
