@@ -159,15 +159,16 @@ def train_baselines(
     kinds = [kind for kind in BASELINE_KINDS if kind in settings.models]
     fit_index = data.indices("train", "val")
     extractors = {fs: baseline_features(settings, data, fs, progress) for fs in settings.baselines.feature_sets}
-    jobs = []
+    jobs: dict[SearchJob, str] = {}  # each search and its feature set
     for feature_set, extractor in extractors.items():
         matrix = features_of(extractor, data, settings)[fit_index]
-        jobs += [SearchJob(f"{kind}-{feature_set}", kind, matrix, data.labels[fit_index]) for kind in kinds]
-    outcomes = search(jobs, settings.baselines, settings.seed, parallel=True)
+        jobs |= {SearchJob(f"{kind}-{feature_set}", kind, matrix, data.labels[fit_index]): feature_set
+                 for kind in kinds}
+    outcomes = search(list(jobs), settings.baselines, settings.seed, parallel=True)
     registered = []
-    for job in jobs:
+    for job, feature_set in jobs.items():
         outcome = outcomes[job.name]
-        features = extractors[job.name.split("-", 1)[1]]
+        features = extractors[feature_set]
         name = registry_name(settings.name, job.name)
         card = common_card(settings, data, name, job.kind) | {
             "estimator": repr(outcome.estimator),
