@@ -72,3 +72,7 @@ class ModelNotFoundError(RegistryError):
 
 class ModelNotLoadedError(ImgclfError):
     """A serving replica was asked to classify before its user_config named a model."""
+
+
+class ArtifactError(RegistryError):
+    """A model folder's card (model.json) cannot be read, or names a field that is unknown or leaves one out."""

@@ -14,7 +14,8 @@ from imgclf.config import OptimizeSettings, SplitSettings
 from imgclf.data.scan import scan_folder
 from imgclf.data.split import stratified_split
 from imgclf.evaluation.evaluate import MANIFEST_FILE
-from imgclf.models.artifact import new_card, save_keras_artifact, stored_variants
+from imgclf.models.artifact import save_keras_artifact, stored_variants
+from imgclf.models.card import ModelCard
 from imgclf.models.vgg import VGGArchitecture, build_vgg16
 from imgclf.optimization.optimize import optimize_model
 from imgclf.registry import Registry
@@ -44,7 +45,7 @@ def bench_model(registry_root: Path, image_size: int, photos: Path, variants: tu
         architecture = VGGArchitecture(num_classes=len(LABELS), image_size=image_size)
         photos = photos / "train"
         classes, files = scan_folder(photos)
-        card = new_card(
+        card = ModelCard(
             name=name, kind="vgg16", labels=list(LABELS), input_size=image_size, architecture=architecture.to_dict(),
             weights_source="none", pretrained=False, precision="fp32", data={"root": str(photos)},
         )

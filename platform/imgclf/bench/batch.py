@@ -49,7 +49,8 @@ from imgclf.cluster import connect
 from imgclf.config import BatchSettings
 from imgclf.data.decode import decode_file
 from imgclf.data.transforms import stack_images
-from imgclf.models.artifact import inference_choice, load_classifier, read_card
+from imgclf.models.artifact import inference_choice, load_classifier
+from imgclf.models.card import read_card
 from imgclf.runtime import cpu_count
 
 import psutil  # ships with Ray (ray/thirdparty_files): importable once ray is imported

@@ -7,20 +7,18 @@ Joblib files are pickles: load them only from a registry you trust.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
-import platform
 import sys
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import joblib
 
-from imgclf.errors import RegistryError
 from imgclf.models.backends import BackendChoice, StoredVariant, choose_backend, cpu_flags
+from imgclf.models.card import CARD_FILE, ModelCard, read_card, write_card
 from imgclf.models.classifier import Classifier, KerasClassifier, OpenVINOClassifier, SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
 from imgclf.runtime import configure_tensorflow
@@ -29,59 +27,27 @@ if TYPE_CHECKING:
     from imgclf.models.keras_api import keras
 
 LOG = logging.getLogger("imgclf")
-CARD_FILE = "model.json"
-LABELS_FILE = "labels.json"
 KERAS_FILE = "model.keras"
 ESTIMATOR_FILE = "model.joblib"
 EXTRACTOR_FILE = "extractor.keras"
 NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
 VARIANTS_DIR = "variants"  # compiled variants, one folder each: variants/openvino-int8/ ...
-FORMAT_VERSION = 1
-VERSIONED_PACKAGES = ("imgclf", "tensorflow", "tf-keras", "scikit-learn", "numpy", "pillow", "ray", "openvino", "nncf")
 
 
-def framework_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
-def new_card(*, name: str, kind: str, labels: list[str], input_size: int, **fields: Any) -> dict[str, Any]:
-    """The model card written to model.json; `fields` add kind-specific entries."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "name": name,
-        "kind": kind,
-        "labels": list(labels),
-        "input_size": input_size,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": framework_versions(),
-        **fields,
-    }
-
-
-def write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=2, sort_keys=False) + "\n")
-
-
-def save_keras_artifact(folder: Path, model: keras.Model, card: dict[str, Any]) -> None:
+def save_keras_artifact(folder: Path, model: keras.Model, card: ModelCard) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     without_optimizer(model).save(folder / KERAS_FILE)
     write_card(folder, card)
 
 
 def save_estimator_artifact(
-    folder: Path, estimator: Any, features: PixelFeatures | EmbeddingFeatures, card: dict[str, Any]
+    folder: Path, estimator: Any, features: PixelFeatures | EmbeddingFeatures, card: ModelCard
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, folder / ESTIMATOR_FILE)
     if isinstance(features, EmbeddingFeatures):
         without_optimizer(features.model).save(folder / EXTRACTOR_FILE)
-    write_card(folder, {**card, "features": features.to_dict()})
+    write_card(folder, card.replace(features=features.to_dict()))
 
 
 def without_optimizer(model: keras.Model) -> keras.Model:
@@ -91,25 +57,10 @@ def without_optimizer(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
-def write_card(folder: Path, card: dict[str, Any]) -> None:
-    write_json(folder / CARD_FILE, card)
-    write_json(folder / LABELS_FILE, card["labels"])
-
-
-def read_card(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / CARD_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise RegistryError(f"{folder} is not a model folder: cannot read {CARD_FILE} ({exc})") from exc
-
-
-def network_file(card: dict[str, Any]) -> str | None:
+def network_file(card: ModelCard) -> str | None:
     """The Keras network a model runs (and a variant compiles): the model itself for VGG16, the embedding
     extractor for baselines on embeddings, None for baselines on pixels."""
-    if card["kind"] == "vgg16":
-        return KERAS_FILE
-    features = card.get("features", {})
-    return features.get("extractor") if features.get("kind") == "embeddings" else None
+    return KIND_LOADERS[card.kind].network_file(card)
 
 
 def stored_variants(folder: Path) -> dict[str, StoredVariant]:
@@ -135,12 +86,12 @@ def gpu_visible() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def inference_choice(folder: Path, card: dict[str, Any], backend: str, precision: str | None) -> BackendChoice:
+def inference_choice(folder: Path, card: ModelCard, backend: str, precision: str | None) -> BackendChoice:
     has_network = network_file(card) is not None
     if not has_network and backend != "openvino":
         return BackendChoice("scikit-learn", "fp32", None, "pixel features: no network to compile")
     variants = stored_variants(folder) if has_network else {}
-    return choose_backend(backend=backend, precision=precision, model_precision=card.get("precision", "fp32"),
+    return choose_backend(backend=backend, precision=precision, model_precision=card.precision or "fp32",
                           variants=variants, flags=cpu_flags(), has_gpu=gpu_visible())
 
 
@@ -152,7 +103,7 @@ def load_classifier(
     folder = Path(folder)
     card = read_card(folder)
     choice = inference_choice(folder, card, backend, precision)
-    LOG.info("%s runs on %s", card["name"], choice)
+    LOG.info("%s runs on %s", card.name, choice)
     network = None
     if choice.variant is not None:
         from imgclf.models.openvino_backend import OpenVINONetwork
@@ -163,23 +114,54 @@ def load_classifier(
     return assemble_classifier(folder, card, choice, network)
 
 
-def assemble_classifier(folder: Path, card: dict[str, Any], choice: BackendChoice, network=None) -> Classifier:
+def assemble_classifier(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> Classifier:
     """The Classifier of a model folder, running the compiled `network` when given, else its Keras files."""
-    common = {"labels": card["labels"], "input_size": card["input_size"], "card": card | {"inference": choice.describe()}}
-    if card["kind"] == "vgg16":
-        if network is not None:
-            return OpenVINOClassifier(network, **common)
-        return KerasClassifier(load_keras_model(folder, card, choice.precision), **common)
+    return KIND_LOADERS[card.kind].assemble(folder, card, choice, network)
+
+
+def classifier_card(card: ModelCard, choice: BackendChoice) -> dict[str, Any]:
+    """What a loaded Classifier describes itself with: the card and how it runs."""
+    return card.to_dict() | {"inference": choice.describe()}
+
+
+def vgg16_classifier(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> Classifier:
+    common = {"labels": card.labels, "input_size": card.input_size, "card": classifier_card(card, choice)}
+    if network is not None:
+        return OpenVINOClassifier(network, **common)
+    return KerasClassifier(load_keras_model(folder, card, choice.precision), **common)
+
+
+def baseline_classifier(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> Classifier:
+    common = {"labels": card.labels, "input_size": card.input_size, "card": classifier_card(card, choice)}
     estimator = joblib.load(folder / ESTIMATOR_FILE)
-    features_card = card["features"]
-    if features_card["kind"] == "pixels":
-        features = PixelFeatures(features_card["size"])
+    if card.features["kind"] == "pixels":
+        features = PixelFeatures(card.features["size"])
     else:
-        features = EmbeddingFeatures(network or load_keras_file(folder / features_card["extractor"]))
+        features = EmbeddingFeatures(network or load_keras_file(folder / card.features["extractor"]))
     return SklearnClassifier(estimator, features, **common)
 
 
-def load_keras_model(folder: Path, card: dict[str, Any], precision: str) -> keras.Model:
+def baseline_network(card: ModelCard) -> str | None:
+    features = card.features or {}
+    return features.get("extractor") if features.get("kind") == "embeddings" else None
+
+
+@dataclasses.dataclass(frozen=True)
+class KindLoader:
+    """How a model kind's folder is loaded: the network it runs (None: no network) and its Classifier."""
+
+    network_file: Callable[[ModelCard], str | None]
+    assemble: Callable[..., Classifier]
+
+
+KIND_LOADERS: dict[str, KindLoader] = {
+    "vgg16": KindLoader(lambda card: KERAS_FILE, vgg16_classifier),
+    "knn": KindLoader(baseline_network, baseline_classifier),
+    "dt": KindLoader(baseline_network, baseline_classifier),
+}
+
+
+def load_keras_model(folder: Path, card: ModelCard, precision: str) -> keras.Model:
     """The saved model as is for fp32; for bf16 the same architecture rebuilt under mixed_bfloat16."""
     from imgclf.models.keras_api import precision_policy
     from imgclf.models.vgg import VGGArchitecture, build_vgg16, copy_weights
@@ -188,7 +170,7 @@ def load_keras_model(folder: Path, card: dict[str, Any], precision: str) -> kera
     if precision == "fp32":
         return saved
     with precision_policy(precision):
-        rebuilt = build_vgg16(VGGArchitecture(**card["architecture"]), weights="none")
+        rebuilt = build_vgg16(VGGArchitecture(**card.architecture), weights="none")
     copy_weights(saved, rebuilt)
     return rebuilt
 

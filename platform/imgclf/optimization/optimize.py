@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import tempfile
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,8 @@ from imgclf.data.scan import LabelledFile
 from imgclf.data.split import Manifest
 from imgclf.errors import ConfigError
 from imgclf.evaluation.evaluate import MANIFEST_FILE, evaluate_classifier, labelled_images, write_evaluation
-from imgclf.models.artifact import (
-    CARD_FILE,
-    VARIANTS_DIR,
-    assemble_classifier,
-    framework_versions,
-    load_classifier,
-    network_file,
-    read_card,
-    write_json,
-)
+from imgclf.models.artifact import VARIANTS_DIR, assemble_classifier, load_classifier, network_file
+from imgclf.models.card import CARD_FILE, ModelCard, framework_versions, read_card, utc_now, write_json
 from imgclf.models.backends import BackendChoice, cpu_flags, shown_flags
 from imgclf.models.classifier import Classifier, KerasClassifier
 from imgclf.models.keras_api import keras
@@ -82,13 +73,13 @@ def optimize_model(registry: Registry, reference: str, settings: OptimizeSetting
     folder = registry.local_path(f"{name}:{version}")
     card = read_card(folder)
     if network_file(card) is None:
-        raise ConfigError(f"{name}:{version} is a {card['kind']} on pixel features: it has no network to compile")
+        raise ConfigError(f"{name}:{version} is a {card.kind} on pixel features: it has no network to compile")
     fp32 = load_classifier(folder, backend="tensorflow", precision="fp32")
-    data_dir = Path(settings.data_dir or card["data"]["root"])
+    data_dir = Path(settings.data_dir or card.data["root"])
     test, test_labels = labelled_images(folder, fp32, data_dir, "test")
     reference_predictions = fp32.predict_batch(test.images).argmax(axis=1)
     reference_accuracy = float((reference_predictions == test_labels).mean())
-    converted = convert_network(keras_network(fp32), card["input_size"])
+    converted = convert_network(keras_network(fp32), card.input_size)
     speed_batch = tiled(test.images, SPEED_BATCH)
     calibration = (calibration_images(folder, fp32, data_dir, settings.calibration_images)
                    if "int8" in settings.precisions else None)
@@ -151,7 +142,7 @@ def batches(images: np.ndarray, size: int) -> list[np.ndarray]:
     return [images[start : start + size] for start in range(0, len(images), size)]
 
 
-def variant_card(card: dict[str, Any], reference: str, outcome: VariantOutcome, settings: OptimizeSettings,
+def variant_card(card: ModelCard, reference: str, outcome: VariantOutcome, settings: OptimizeSettings,
                  calibrated: int) -> dict[str, Any]:
     flags = cpu_flags()
     return {
@@ -159,7 +150,7 @@ def variant_card(card: dict[str, Any], reference: str, outcome: VariantOutcome, 
         "backend": "openvino",
         "precision": outcome.precision,
         "source": {"model": reference, "network": network_file(card)},
-        "input_size": card["input_size"],
+        "input_size": card.input_size,
         "guard": {
             "max_accuracy_drop_points": settings.max_accuracy_drop,
             "test_accuracy": outcome.accuracy,
@@ -175,6 +166,6 @@ def variant_card(card: dict[str, Any], reference: str, outcome: VariantOutcome, 
             "cpu_flags": shown_flags(flags),
         },
         "calibration": {"split": "train", "images": calibrated} if calibrated else None,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "versions": framework_versions(),
     }

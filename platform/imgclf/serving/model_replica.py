@@ -43,7 +43,7 @@ class LoadedModel:
             "kind": card.get("kind"),
             "labels": list(self.classifier.labels),
             "input_size": self.classifier.input_size,
-            "weights": card.get("weights"),
+            "weights": card.get("weights_source"),  # imagenet, none or a weights file
             "inference": card.get("inference"),
             "created": card.get("created"),
             "metrics": self.evaluation,

@@ -19,7 +19,8 @@ from imgclf.config import TrainSettings
 from imgclf.data.dataset import PreparedDataset, prepare_dataset
 from imgclf.evaluation.evaluate import evaluate_classifier, score_of, write_evaluation
 from imgclf.evaluation.report import ModelScore, comparison_table, write_report
-from imgclf.models.artifact import network_file, new_card, read_card, save_estimator_artifact, save_keras_artifact
+from imgclf.models.artifact import network_file, save_estimator_artifact, save_keras_artifact
+from imgclf.models.card import ModelCard, read_card
 from imgclf.models.classifier import KerasClassifier, SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
 from imgclf.models.keras_api import keras
@@ -99,8 +100,8 @@ def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult
     return result
 
 
-def common_card(settings: TrainSettings, data: PreparedDataset, name: str, kind: str) -> dict[str, Any]:
-    return new_card(
+def common_card(settings: TrainSettings, data: PreparedDataset, name: str, kind: str) -> ModelCard:
+    return ModelCard(
         name=name,
         kind=kind,
         labels=list(data.classes),
@@ -124,11 +125,9 @@ def train_cnn(
     architecture = VGGArchitecture(num_classes=len(data.classes), image_size=vgg.image_size)
     name = registry_name(settings.name, "vgg16")
     trained = train_vgg16_on_ray(settings, architecture, data, f"{name}-{run_dir.name}", progress=progress)
-    card = common_card(settings, data, name, "vgg16") | {
-        "architecture": architecture.to_dict(),
-        "best_epoch": trained.best_epoch,
-    }
-    classifier = KerasClassifier(trained.model, labels=data.classes, input_size=vgg.image_size, card=card)
+    card = common_card(settings, data, name, "vgg16").replace(architecture=architecture.to_dict(),
+                                                               best_epoch=trained.best_epoch)
+    classifier = KerasClassifier(trained.model, labels=data.classes, input_size=vgg.image_size, card=card.to_dict())
     evaluation = evaluate_classifier(classifier, *data.split("test"), history=trained.history)
     folder = run_dir / "models" / name
     save_keras_artifact(folder, trained.model, card)
@@ -170,12 +169,10 @@ def train_baselines(
         outcome = outcomes[job.name]
         features = extractors[feature_set]
         name = registry_name(settings.name, job.name)
-        card = common_card(settings, data, name, job.kind) | {
-            "estimator": repr(outcome.estimator),
-            "best_params": outcome.best_params,
-        }
+        card = common_card(settings, data, name, job.kind).replace(estimator=repr(outcome.estimator),
+                                                                    best_params=outcome.best_params)
         classifier = SklearnClassifier(
-            outcome.estimator, features, labels=data.classes, input_size=settings.vgg.image_size, card=card
+            outcome.estimator, features, labels=data.classes, input_size=settings.vgg.image_size, card=card.to_dict()
         )
         evaluation = evaluate_classifier(classifier, *data.split("test"), cv=outcome.cv)
         evaluation["search"] = outcome.to_dict()

@@ -78,6 +78,7 @@ def test_models_route_describes_the_served_model(served: ServeApp) -> None:
     [model] = httpx.get(f"{served.url}/v1/models", timeout=30).json()["models"]
     assert (model["name"], model["version"], model["kind"]) == (VGG_MODEL, "1", "vgg16")
     assert model["labels"] == [str(d) for d in range(10)] and model["input_size"] == 32
+    assert model["weights"] == "none"  # trained from random initialisation, as model.json says
     assert 0 <= model["metrics"]["test"]["accuracy"] <= 1
     # The registry version has no compiled variant: `auto` serves it with TensorFlow, and says so.
     assert (model["inference"]["backend"], model["inference"]["variant"]) == ("tensorflow", None)

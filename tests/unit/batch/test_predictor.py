@@ -14,7 +14,8 @@ from imgclf.batch.predictor import BatchPredictor, PredictorSpec
 from imgclf.batch.schema import output_schema
 from imgclf.config import BaselineSettings, DecodeLimits
 from imgclf.data.decode import decode_file
-from imgclf.models.artifact import load_classifier, new_card, save_estimator_artifact
+from imgclf.models.artifact import load_classifier, save_estimator_artifact
+from imgclf.models.card import ModelCard
 from imgclf.models.baselines import build_knn
 from imgclf.models.prediction import Prediction
 from imgclf.models.features import PixelFeatures
@@ -35,7 +36,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     features = PixelFeatures(4)
     estimator = build_knn(BaselineSettings(knn_neighbors=3), 0).fit(features.transform(images), labels)
     folder = tmp_path_factory.mktemp("artifact")
-    save_estimator_artifact(folder, estimator, features, new_card(name="colours", kind="knn", labels=LABELS, input_size=SIZE))
+    save_estimator_artifact(folder, estimator, features, ModelCard(name="colours", kind="knn", labels=LABELS, input_size=SIZE))
     root = tmp_path_factory.mktemp("registry")
     Registry(root).register("colours", folder)
     return root

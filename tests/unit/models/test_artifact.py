@@ -12,16 +12,8 @@ import pytest
 
 from imgclf.config import BaselineSettings
 from imgclf.errors import RegistryError
-from imgclf.models.artifact import (
-    CARD_FILE,
-    EXTRACTOR_FILE,
-    KERAS_FILE,
-    LABELS_FILE,
-    load_classifier,
-    new_card,
-    save_estimator_artifact,
-    save_keras_artifact,
-)
+from imgclf.models.artifact import EXTRACTOR_FILE, KERAS_FILE, load_classifier, save_estimator_artifact, save_keras_artifact
+from imgclf.models.card import CARD_FILE, LABELS_FILE, ModelCard
 from imgclf.models.baselines import BASELINE_BUILDERS
 from imgclf.models.classifier import KerasClassifier, SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
@@ -58,8 +50,8 @@ def vgg(seed: int, architecture: VGGArchitecture) -> keras.Model:
     return model
 
 
-def vgg_card(architecture: VGGArchitecture, **fields) -> dict:
-    return new_card(
+def vgg_card(architecture: VGGArchitecture, **fields) -> ModelCard:
+    return ModelCard(
         name="pets-vgg16", kind="vgg16", labels=LABELS, input_size=SIZE, architecture=architecture.to_dict(),
         weights_source="none", pretrained=False, precision="fp32", **fields,
     )
@@ -72,8 +64,8 @@ def vgg_folder(vgg: keras.Model, architecture: VGGArchitecture, tmp_path_factory
     return folder
 
 
-def in_memory(model: keras.Model, card: dict) -> KerasClassifier:
-    return KerasClassifier(model, labels=LABELS, input_size=SIZE, card=card)
+def in_memory(model: keras.Model, card: ModelCard) -> KerasClassifier:
+    return KerasClassifier(model, labels=LABELS, input_size=SIZE, card=card.to_dict())
 
 
 def test_vgg_artifact_predicts_exactly_like_the_model_in_memory(
@@ -117,7 +109,7 @@ def test_card_precision_is_the_default_and_an_argument_overrides_it(
     bf16_folder = tmp_path / "pets-vgg16-bf16"
     bf16_folder.mkdir()
     (bf16_folder / KERAS_FILE).symlink_to(vgg_folder / KERAS_FILE)
-    (bf16_folder / CARD_FILE).write_text(json.dumps(vgg_card(architecture) | {"precision": "bf16"}))
+    (bf16_folder / CARD_FILE).write_text(json.dumps(vgg_card(architecture).replace(precision="bf16").to_dict()))
 
     by_card = load_classifier(bf16_folder)
     overridden = load_classifier(bf16_folder, precision="fp32")
@@ -133,8 +125,8 @@ def fitted_baseline(kind: str, seed: int, features) -> tuple[object, np.ndarray]
     return estimator.fit(features.transform(images), labels), images
 
 
-def baseline_card(kind: str, **fields) -> dict:
-    return new_card(name=f"pets-{kind}", kind=kind, labels=LABELS, input_size=SIZE, **fields)
+def baseline_card(kind: str, **fields) -> ModelCard:
+    return ModelCard(name=f"pets-{kind}", kind=kind, labels=LABELS, input_size=SIZE, **fields)
 
 
 @pytest.mark.parametrize("kind", sorted(BASELINE_BUILDERS))
@@ -142,7 +134,7 @@ def test_pixel_baseline_artifact_predicts_exactly_like_the_estimator(kind: str, 
     features = PixelFeatures(PIXEL_SIZE)
     estimator, _ = fitted_baseline(kind, seed, features)
     card = baseline_card(kind, weights_source="none", pretrained=False)
-    expected = SklearnClassifier(estimator, features, labels=LABELS, input_size=SIZE, card=card)
+    expected = SklearnClassifier(estimator, features, labels=LABELS, input_size=SIZE, card=card.to_dict())
     new_images = blocky_images(seed + 1, 12)
 
     save_estimator_artifact(tmp_path, estimator, features, card)
@@ -163,7 +155,7 @@ def test_embedding_baseline_artifact_predicts_exactly_like_the_estimator(
     features = EmbeddingFeatures(embedding_model(vgg))
     estimator, _ = fitted_baseline("knn", seed, features)
     card = baseline_card("knn", weights_source="none", pretrained=False)
-    expected = SklearnClassifier(estimator, features, labels=LABELS, input_size=SIZE, card=card)
+    expected = SklearnClassifier(estimator, features, labels=LABELS, input_size=SIZE, card=card.to_dict())
     new_images = blocky_images(seed + 1, 12)
 
     save_estimator_artifact(tmp_path, estimator, features, card)
