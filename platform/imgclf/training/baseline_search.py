@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -17,9 +16,10 @@ import numpy as np
 
 from imgclf.config import BaselineSettings, check_choice, json_ready
 from imgclf.errors import ConfigError
+from imgclf.models.baselines import BASELINE_KINDS
 from imgclf.training.baselines import cross_validate_baseline, fit_baseline, smallest_training_fold
 
-SEARCH_KINDS = ("knn", "dt")
+SEARCH_KINDS = tuple(BASELINE_KINDS)
 NO_RAY_MESSAGE = "parallel baseline search needs a running Ray (ray.init)"
 
 
@@ -70,24 +70,13 @@ class SearchOutcome:
 def candidates(kind: str, settings: BaselineSettings, max_neighbors: int | None = None) -> list[BaselineSettings]:
     """`settings` once per grid point, in grid order; k above `max_neighbors` is dropped (KNN needs k ≤ rows)."""
     check_choice("kind", kind, SEARCH_KINDS)
-    if kind == "dt":
-        grid = itertools.product(settings.tree_depth_grid, settings.tree_criterion_grid)
-        return [dataclasses.replace(settings, tree_max_depth=depth, tree_criterion=c) for depth, c in grid]
-    ks = [k for k in settings.knn_grid if max_neighbors is None or k <= max_neighbors]
-    if not ks:
-        raise ConfigError(
-            f"knn_grid must hold a k of at most {max_neighbors} (the rows in the smallest training fold); "
-            f"got {list(settings.knn_grid)}"
-        )
-    return [dataclasses.replace(settings, knn_neighbors=k) for k in ks]
+    return BASELINE_KINDS[kind].candidates(settings, max_neighbors)
 
 
 def params_of(kind: str, candidate: BaselineSettings) -> dict[str, Any]:
     """The searched parameters of a candidate, in scikit-learn's names."""
     check_choice("kind", kind, SEARCH_KINDS)
-    if kind == "knn":
-        return {"n_neighbors": candidate.knn_neighbors}
-    return {"max_depth": candidate.tree_max_depth, "criterion": candidate.tree_criterion}
+    return BASELINE_KINDS[kind].params(candidate)
 
 
 def evaluate_candidate(

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
 from imgclf.config import BaselineSettings
-from imgclf.models.baselines import BASELINE_BUILDERS
+from imgclf.models.baselines import BASELINE_KINDS
 
 LOG = logging.getLogger("imgclf.training")
 
@@ -42,7 +42,7 @@ def cross_validate_baseline(
     if folds < 2:
         return {"folds": folds, "accuracy_mean": None, "accuracy_std": None, "f1_macro_mean": None, "f1_macro_std": None}
     scores = cross_validate(
-        BASELINE_BUILDERS[kind](settings, seed), features, labels, cv=fold_splitter(folds, seed),
+        BASELINE_KINDS[kind].build(settings, seed), features, labels, cv=fold_splitter(folds, seed),
         scoring=("accuracy", "f1_macro"),
     )
     accuracy, f1 = scores["test_accuracy"], scores["test_f1_macro"]
@@ -57,4 +57,4 @@ def cross_validate_baseline(
 
 
 def fit_baseline(kind: str, settings: BaselineSettings, seed: int, features: np.ndarray, labels: np.ndarray) -> Any:
-    return BASELINE_BUILDERS[kind](settings, seed).fit(features, labels)
+    return BASELINE_KINDS[kind].build(settings, seed).fit(features, labels)

@@ -20,6 +20,7 @@ from imgclf.data.dataset import PreparedDataset, prepare_dataset
 from imgclf.evaluation.evaluate import evaluate_classifier, score_of, write_evaluation
 from imgclf.evaluation.report import ModelScore, comparison_table, write_report
 from imgclf.models.artifact import network_file, save_estimator_artifact, save_keras_artifact
+from imgclf.models.baselines import BASELINE_KINDS
 from imgclf.models.card import ModelCard, read_card
 from imgclf.models.classifier import KerasClassifier, SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
@@ -32,7 +33,6 @@ from imgclf.training.embedding_cache import cached_embeddings
 from imgclf.training.distributed import train_vgg16_on_ray
 
 LOG = logging.getLogger("imgclf.training")
-BASELINE_KINDS = ("knn", "dt")
 
 
 @dataclass
