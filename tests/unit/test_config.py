@@ -11,7 +11,6 @@ import yaml
 
 from imgclf.config import (
     BaselineSettings,
-    BatchSettings,
     DecodeLimits,
     OptimizeSettings,
     SplitSettings,
@@ -22,6 +21,7 @@ from imgclf.config import (
     check_int_range,
     check_subset,
 )
+from imgclf.batch.settings import BatchSettings
 from imgclf.errors import ConfigError, ImgclfError
 
 

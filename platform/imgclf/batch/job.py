@@ -28,7 +28,7 @@ from imgclf.batch.predictor import BatchPredictor, PredictorSpec
 from imgclf.batch.progress import ProgressCounter
 from imgclf.batch.roots import AllowedRoots
 from imgclf.cluster import connect
-from imgclf.config import ALLOWED_ROOTS_ENV, BatchSettings
+from imgclf.batch.settings import ALLOWED_ROOTS_ENV, BatchSettings
 from imgclf.errors import ConfigError
 from imgclf.registry import Registry
 from imgclf.resources import Placement, place

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from imgclf.config import ALLOWED_ROOTS_ENV
+from imgclf.batch.settings import ALLOWED_ROOTS_ENV
 
 
 @dataclass(frozen=True)

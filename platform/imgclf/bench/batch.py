@@ -46,7 +46,7 @@ from imgclf.batch.job import BatchSummary, actor_resources, run_batch
 from imgclf.bench.artifacts import BACKEND, WEIGHTS_NOTE, BenchModel, bench_model
 from imgclf.bench.data import BenchInputs, photo_folder
 from imgclf.cluster import connect
-from imgclf.config import BatchSettings
+from imgclf.batch.settings import BatchSettings
 from imgclf.data.decode import decode_file
 from imgclf.data.transforms import stack_images
 from imgclf.models.artifact import inference_choice, load_classifier

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from imgclf.cli.options import add_backend, add_registry, positive_int, settings_from
-from imgclf.config import BatchSettings
+from imgclf.batch.settings import BatchSettings
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from imgclf.batch.schema import output_schema
-from imgclf.config import ALLOWED_ROOTS_ENV
+from imgclf.batch.settings import ALLOWED_ROOTS_ENV
 from utils.cli import CliResult, run_cli
 from utils.digits_run import VGG_MODEL, TrainedRun
 from utils.images import make_image_bytes

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from imgclf.batch.job import run_batch
-from imgclf.config import BatchSettings
+from imgclf.batch.settings import BatchSettings
 from imgclf.errors import ConfigError
 from imgclf.local_cluster import free_port
 from utils.datasets import write_digit_files_and_a_broken_one

@@ -10,7 +10,7 @@ import pytest
 from imgclf.storage import Location
 from imgclf.batch.job import check_allowed
 from imgclf.batch.roots import AllowedRoots
-from imgclf.config import ALLOWED_ROOTS_ENV, BatchSettings
+from imgclf.batch.settings import ALLOWED_ROOTS_ENV, BatchSettings
 from imgclf.errors import ConfigError
 
 

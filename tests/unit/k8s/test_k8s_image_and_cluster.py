@@ -22,7 +22,7 @@ sys.path.insert(0, str(K8S))
 import k8s_manifests as km  # noqa: E402
 from imgclf.cluster import WORKER_ENV  # noqa: E402
 from imgclf.local_cluster import SERVE_PATH_ENV  # noqa: E402
-from imgclf.config import ALLOWED_ROOTS_ENV  # noqa: E402
+from imgclf.batch.settings import ALLOWED_ROOTS_ENV  # noqa: E402
 
 RAY_MANIFESTS = ["rayservice.yaml", "rayjob-train.yaml", "rayjob-batch.yaml", "raycluster.yaml"]
 CONTEXT_LEFT_OUT = [".venv", ".git", ".demo", ".bench", "runs", "registry", "ray_results", "imgclf.egg-info"]
