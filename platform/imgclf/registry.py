@@ -29,7 +29,7 @@ import pyarrow.fs as pafs
 from pyarrow.lib import ArrowException
 
 from imgclf.errors import ConfigError, ModelNotFoundError, RegistryError
-from imgclf.storage import LOCAL, filesystem_of, scheme_prefix
+from imgclf.storage import LOCAL, copy_tree, filesystem_of, join_path, move_tree, path_exists, scheme_prefix
 
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 LATEST = "latest"
@@ -85,45 +85,6 @@ def _staging_prefix() -> str:
     return f".staging-{socket.gethostname()}-"
 
 
-def _join(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *parts])
-
-
-def _exists(fs: pafs.FileSystem, path: str) -> bool:
-    return fs.get_file_info(path).type != pafs.FileType.NotFound
-
-
-def _move_tree(fs: pafs.FileSystem, src: str, dst: str) -> bool:
-    """Move folder src to dst; False when dst already exists (a concurrent writer took it)."""
-    if _exists(fs, dst):
-        return False
-    try:
-        fs.move(src, dst)
-        return True
-    except (OSError, ArrowException):
-        if _exists(fs, dst):
-            return False
-    # Object stores (S3, GCS) cannot move folders, only files.
-    for info in fs.get_file_info(pafs.FileSelector(src, recursive=True)):
-        if info.type == pafs.FileType.File:
-            target = dst + info.path[len(src.rstrip("/")) :]
-            fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-            fs.move(info.path, target)
-    fs.delete_dir(src)
-    return True
-
-
-def _copy_tree(source_fs: pafs.FileSystem, source: str, target_fs: pafs.FileSystem, target: str) -> None:
-    """Copy every file below `source` to the same relative path below `target`, one file at a time."""
-    prefix = source.rstrip("/") + "/"
-    infos = source_fs.get_file_info(pafs.FileSelector(source, recursive=True))
-    for info in sorted((i for i in infos if i.type == pafs.FileType.File), key=lambda i: i.path):
-        destination = _join(target, info.path[len(prefix) :])
-        target_fs.create_dir(destination.rsplit("/", 1)[0], recursive=True)
-        with source_fs.open_input_stream(info.path) as reader, target_fs.open_output_stream(destination) as writer:
-            shutil.copyfileobj(reader, writer, 1 << 20)
-
-
 class Registry:
     """Versioned model artifacts under a local folder or a pyarrow filesystem URI."""
 
@@ -142,7 +103,7 @@ class Registry:
         return isinstance(self._fs, pafs.LocalFileSystem)
 
     def _path(self, *parts: str) -> str:
-        return _join(self._base, *parts)
+        return join_path(self._base, *parts)
 
     def _children(self, path: str, file_type: pafs.FileType) -> list[str]:
         """Base names of the entries of one type directly inside path (none if it does not exist)."""
@@ -170,7 +131,7 @@ class Registry:
         folder = self._path(name, "aliases")
         files = self._children(folder, pafs.FileType.File)
         names = [n for n in files if re.match(MODEL_NAME_PATTERN, n) and not n.isdigit()]
-        return {n: self._read_bytes(_join(folder, n)).decode().strip() for n in sorted(names)}
+        return {n: self._read_bytes(join_path(folder, n)).decode().strip() for n in sorted(names)}
 
     def register(self, name: str, artifact_dir: str | os.PathLike[str], *, aliases: Sequence[str] = ()) -> str:
         """Copy a local folder into the next version atomically, point `latest` (and aliases) at it; return the version."""
@@ -185,11 +146,11 @@ class Registry:
         try:
             with _io(staging):
                 self._fs.create_dir(staging, recursive=True)
-                _copy_tree(LOCAL, str(source), self._fs, staging)
+                copy_tree(LOCAL, str(source), self._fs, staging)
                 version = self._publish(name, staging)
         finally:
             with contextlib.suppress(OSError, ArrowException):
-                if _exists(self._fs, staging):
+                if path_exists(self._fs, staging):
                     self._fs.delete_dir(staging)
         for alias in (LATEST, *aliases):
             self._write_alias(name, alias, version)
@@ -205,20 +166,20 @@ class Registry:
         *parents, leaf = parts
         base = self._path(name, version, *parents)
         self._delete_abandoned_staging_below(base)
-        staging = _join(base, f"{_staging_prefix()}{os.getpid()}-{uuid.uuid4().hex}")
-        target, retired = _join(base, leaf), _join(base, f".retired-{uuid.uuid4().hex}")
+        staging = join_path(base, f"{_staging_prefix()}{os.getpid()}-{uuid.uuid4().hex}")
+        target, retired = join_path(base, leaf), join_path(base, f".retired-{uuid.uuid4().hex}")
         try:
             with _io(staging):
                 self._fs.create_dir(staging, recursive=True)
-                _copy_tree(LOCAL, str(Path(artifact_dir).resolve()), self._fs, staging)
-                if _exists(self._fs, target):
-                    _move_tree(self._fs, target, retired)
-                if not _move_tree(self._fs, staging, target):
+                copy_tree(LOCAL, str(Path(artifact_dir).resolve()), self._fs, staging)
+                if path_exists(self._fs, target):
+                    move_tree(self._fs, target, retired)
+                if not move_tree(self._fs, staging, target):
                     raise RegistryError(f"{target} was published by another writer at the same time")
         finally:
             with contextlib.suppress(OSError, ArrowException):
                 for leftover in (staging, retired):
-                    if _exists(self._fs, leftover):
+                    if path_exists(self._fs, leftover):
                         self._fs.delete_dir(leftover)
         if not self.is_local:
             shutil.rmtree(self._cache_folder(name, version), ignore_errors=True)  # the next local_path fetches anew
@@ -234,14 +195,14 @@ class Registry:
             pid = child[len(prefix) :].split("-", 1)[0]
             if child.startswith(prefix) and pid.isdigit() and not psutil.pid_exists(int(pid)):
                 with contextlib.suppress(OSError, ArrowException):
-                    self._fs.delete_dir(_join(folder, child))
+                    self._fs.delete_dir(join_path(folder, child))
 
     def _publish(self, name: str, staging: str) -> str:
         """Move a staged upload to the next free version number."""
         tried = 0
         for _ in range(_MAX_PUBLISH_ATTEMPTS):
             tried = max([tried, *map(int, self.list_versions(name))]) + 1
-            if _move_tree(self._fs, staging, self._path(name, str(tried))):
+            if move_tree(self._fs, staging, self._path(name, str(tried))):
                 return str(tried)
         raise RegistryError(f"no free version for {name!r} after {_MAX_PUBLISH_ATTEMPTS} attempts")
 
@@ -255,12 +216,12 @@ class Registry:
 
     def _write_alias(self, name: str, alias: str, version: str) -> None:
         folder = self._path(name, "aliases")
-        tmp = _join(folder, f".tmp-{uuid.uuid4().hex}")
-        with _io(_join(folder, alias)):
+        tmp = join_path(folder, f".tmp-{uuid.uuid4().hex}")
+        with _io(join_path(folder, alias)):
             self._fs.create_dir(folder, recursive=True)
             with self._fs.open_output_stream(tmp) as out:
                 out.write(version.encode())
-            self._fs.move(tmp, _join(folder, alias))
+            self._fs.move(tmp, join_path(folder, alias))
 
     def resolve(self, ref: str | ModelRef) -> tuple[str, str]:
         """(name, concrete version) for a reference such as `name`, `name:3` or `name:production`."""
@@ -307,7 +268,7 @@ class Registry:
         try:
             with _io(source):
                 tmp.mkdir(parents=True)
-                _copy_tree(self._fs, source, LOCAL, str(tmp))
+                copy_tree(self._fs, source, LOCAL, str(tmp))
                 try:
                     tmp.rename(target)
                 except OSError:

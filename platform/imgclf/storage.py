@@ -8,6 +8,7 @@ and the one reader of a file's bytes under a size limit.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from dataclasses import dataclass
 
@@ -126,3 +127,45 @@ def read_local(path: str | os.PathLike[str], shown: str, *, max_bytes: int) -> b
 def check_size(shown: str, size: int | None, max_bytes: int) -> None:
     if size is not None and size > max_bytes:
         raise ImageTooLargeError(shown, f"{size} bytes exceeds the limit of {max_bytes} bytes")
+
+
+# --- folders on any filesystem (the registry's staging and publishing) ------------------------------------------
+
+
+def join_path(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def path_exists(fs: pafs.FileSystem, path: str) -> bool:
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def move_tree(fs: pafs.FileSystem, src: str, dst: str) -> bool:
+    """Move folder src to dst; False when dst already exists (a concurrent writer took it)."""
+    if path_exists(fs, dst):
+        return False
+    try:
+        fs.move(src, dst)
+        return True
+    except (OSError, ArrowException):
+        if path_exists(fs, dst):
+            return False
+    # Object stores (S3, GCS) cannot move folders, only files.
+    for info in fs.get_file_info(pafs.FileSelector(src, recursive=True)):
+        if info.type == pafs.FileType.File:
+            target = dst + info.path[len(src.rstrip("/")) :]
+            fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+            fs.move(info.path, target)
+    fs.delete_dir(src)
+    return True
+
+
+def copy_tree(source_fs: pafs.FileSystem, source: str, target_fs: pafs.FileSystem, target: str) -> None:
+    """Copy every file below `source` to the same relative path below `target`, one file at a time."""
+    prefix = source.rstrip("/") + "/"
+    infos = source_fs.get_file_info(pafs.FileSelector(source, recursive=True))
+    for info in sorted((i for i in infos if i.type == pafs.FileType.File), key=lambda i: i.path):
+        destination = join_path(target, info.path[len(prefix) :])
+        target_fs.create_dir(destination.rsplit("/", 1)[0], recursive=True)
+        with source_fs.open_input_stream(info.path) as reader, target_fs.open_output_stream(destination) as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)

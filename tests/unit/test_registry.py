@@ -13,7 +13,8 @@ import pyarrow.fs as pafs
 import pytest
 
 from imgclf.errors import ConfigError, ModelNotFoundError, RegistryError
-from imgclf.registry import ModelRef, Registry, _move_tree
+from imgclf.registry import ModelRef, Registry
+from imgclf.storage import move_tree
 
 FILES = {
     "model.json": json.dumps({"kind": "knn", "input_size": 32}).encode(),
@@ -242,10 +243,10 @@ def test_move_tree_falls_back_to_file_moves(tmp_path: Path) -> None:
     local = pafs.LocalFileSystem()
     fs = NoFolderMoves(local)
     src, dst = str(make_artifact(tmp_path / "stage")), str(tmp_path / "1")
-    assert _move_tree(fs, src, dst)
+    assert move_tree(fs, src, dst)
     assert read_tree(Path(dst)) == FILES
     assert not Path(src).exists()
-    assert not _move_tree(fs, str(make_artifact(tmp_path / "stage2")), dst)  # taken: caller tries the next number
+    assert not move_tree(fs, str(make_artifact(tmp_path / "stage2")), dst)  # taken: caller tries the next number
 
 
 def test_io_errors_become_registry_errors_naming_the_path(registry: Registry, artifact: Path) -> None:
