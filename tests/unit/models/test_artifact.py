@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgclf.config import BaselineSettings
+from imgclf.config import MODEL_KINDS, BaselineSettings
 from imgclf.errors import RegistryError
 from imgclf.models.artifact import EXTRACTOR_FILE, KERAS_FILE, load_classifier, save_estimator_artifact, save_keras_artifact
-from imgclf.models.card import CARD_FILE, LABELS_FILE, ModelCard
+from imgclf.models.card import CARD_FILE, LABELS_FILE, ModelCard, read_card
 from imgclf.models.baselines import BASELINE_KINDS
 from imgclf.models.classifier import KerasClassifier, SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
@@ -201,3 +201,21 @@ def test_unreadable_model_json_is_a_registry_error(tmp_path: Path) -> None:
 
     with pytest.raises(RegistryError, match="not a model folder"):
         load_classifier(tmp_path)
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_every_model_kind_saves_loads_by_its_card_and_predicts(kind: str, vgg_folder: Path, seed: int,
+                                                               tmp_path: Path) -> None:
+    """A smoke test over the kinds settings accept: each has a loader, and its saved folder comes back as a
+    Classifier of that kind answering one probability row per image."""
+    if kind == "vgg16":
+        folder = vgg_folder
+    else:
+        features = PixelFeatures(PIXEL_SIZE)
+        estimator, _ = fitted_baseline(kind, seed, features)
+        folder = tmp_path / kind
+        save_estimator_artifact(folder, estimator, features, baseline_card(kind))
+    loaded = load_classifier(folder)
+    assert loaded.card["kind"] == kind and read_card(folder).kind == kind
+    probabilities = loaded.predict_proba(list(blocky_images(seed + 2, 3)))
+    assert probabilities.shape == (3, len(LABELS)) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imgclf.config import MODEL_KINDS
 from imgclf.errors import ArtifactError
-from imgclf.models.artifact import KIND_LOADERS as LOADERS
 from imgclf.models.card import CARD_FILE, LABELS_FILE, ModelCard, read_card, write_card
 
 
@@ -37,13 +35,3 @@ def test_a_malformed_card_is_an_artifact_error_naming_the_file_and_the_field(tmp
     (tmp_path / CARD_FILE).write_text(json.dumps(change(card().to_dict())))
     with pytest.raises(ArtifactError, match=f"^{tmp_path / CARD_FILE}: .*{message}"):
         read_card(tmp_path)
-
-
-@pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_every_model_kind_has_a_loader(kind: str) -> None:
-    """The kinds settings accept are the kinds a model folder can be loaded as."""
-    loader = LOADERS[kind]
-    features = None if kind == "vgg16" else {"kind": "embeddings", "extractor": "extractor.keras"}
-    assert loader.network_file(ModelCard(name="m", kind=kind, labels=["a"], input_size=32, features=features)) in (
-        "model.keras", "extractor.keras")
-    assert set(LOADERS) == set(MODEL_KINDS)
