@@ -9,6 +9,7 @@ from imgclf.config import (
     DecodeLimits,
     check_inference_choice,
     check_int_range,
+    check_placement,
     check_positive_number,
     default_registry,
 )
@@ -59,12 +60,8 @@ class BatchSettings:
         check_int_range("top_k", self.top_k, 1, 1000)
         check_int_range("batch_size", self.batch_size, 1, 65536)
         check_int_range("rows_per_file", self.rows_per_file, 1, 10_000_000)
-        if self.concurrency is not None:
-            check_int_range("concurrency", self.concurrency, 1, 4096)
-        if self.cpus_per_actor is not None:
-            check_positive_number("cpus_per_actor", self.cpus_per_actor)
-        if self.gpus_per_actor is not None and self.gpus_per_actor != 0:
-            check_positive_number("gpus_per_actor", self.gpus_per_actor)
+        check_placement(("concurrency", self.concurrency), ("cpus_per_actor", self.cpus_per_actor),
+                        ("gpus_per_actor", self.gpus_per_actor))
         check_inference_choice(self.backend, self.precision)
         check_positive_number("push_interval_s", self.push_interval_s)
         for root in self.allowed_roots:

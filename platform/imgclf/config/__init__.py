@@ -28,6 +28,7 @@ from imgclf.config.checks import (
     check_fraction,
     check_subset,
     check_positive_number,
+    check_placement,
     check_tree_depth,
     check_grid,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "check_inference_choice",
     "check_int_range",
     "check_number_range",
+    "check_placement",
     "check_positive_number",
     "check_subset",
     "check_tree_depth",

@@ -70,6 +70,17 @@ def check_positive_number(name: str, value: Any) -> None:
         raise ConfigError(f"{name} must be a positive number; got {value!r}")
 
 
+def check_placement(count: tuple[str, int | None], cpus: tuple[str, float | None], gpus: tuple[str, float | None]) -> None:
+    """How many copies and what each reserves, each (setting name, value); None: sized from the cluster, 0 GPUs:
+    none."""
+    if count[1] is not None:
+        check_int_range(*count, 1, 4096)
+    if cpus[1] is not None:
+        check_positive_number(*cpus)
+    if gpus[1] is not None and gpus[1] != 0:
+        check_positive_number(*gpus)
+
+
 def check_tree_depth(name: str, value: Any) -> None:
     """A tree depth is a positive integer, or None for unlimited."""
     if value is not None:

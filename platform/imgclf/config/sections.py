@@ -20,7 +20,7 @@ from imgclf.config.checks import (
     check_grid,
     check_int_range,
     check_number_range,
-    check_positive_number,
+    check_placement,
     check_subset,
     check_tree_depth,
 )
@@ -145,12 +145,8 @@ class ClusterSettings:
     max_failures: int = 2
 
     def __post_init__(self) -> None:
-        if self.workers is not None:
-            check_int_range("workers", self.workers, 1, 4096)
-        if self.cpus_per_worker is not None:
-            check_positive_number("cpus_per_worker", self.cpus_per_worker)
-        if self.gpus_per_worker is not None and self.gpus_per_worker != 0:
-            check_positive_number("gpus_per_worker", self.gpus_per_worker)
+        check_placement(("workers", self.workers), ("cpus_per_worker", self.cpus_per_worker),
+                        ("gpus_per_worker", self.gpus_per_worker))
         check_int_range("max_failures", self.max_failures, 0, 1000)
 
 

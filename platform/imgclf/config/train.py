@@ -21,6 +21,7 @@ from imgclf.config.sections import (
 )
 from imgclf.errors import ConfigError
 
+
 @dataclass(frozen=True, kw_only=True)
 class TrainSettings:
     """Everything one training run needs; `data_dir` is the only required value."""

@@ -6,14 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from imgclf.config import (
-    DecodeLimits,
-    build_dataclass,
-    check_inference_choice,
-    check_number_range,
-    check_int_range,
-    default_registry,
-)
+from imgclf.config import DecodeLimits, build_dataclass, check_inference_choice, check_int_range, check_number_range
+from imgclf.config import default_registry
 from imgclf.errors import ConfigError
 
 
