@@ -17,6 +17,7 @@ class Prediction:
     top_k: tuple[tuple[str, float], ...]  # the k most probable (label, probability) pairs, best first
     model_name: str
     model_version: str
+    probabilities: tuple[float, ...] = ()  # of every label, in the model's label order
     embedding: tuple[float, ...] | None = None  # the image's feature vector, when asked for
 
     @classmethod
@@ -26,6 +27,7 @@ class Prediction:
         ranked = tuple((labels[index], float(probabilities[index])) for index in order)
         return cls(label=ranked[0][0], label_index=int(order[0]), score=ranked[0][1], top_k=ranked,
                    model_name=model_name, model_version=model_version,
+                   probabilities=tuple(np.asarray(probabilities, dtype=np.float64).tolist()),
                    embedding=None if embedding is None else tuple(embedding.tolist()))
 
     def top_k_rows(self) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from imgclf.data.transforms import resize_image
 from imgclf.errors import ImageDecodeError, ModelNotLoadedError
 from imgclf.models.prediction import Prediction
 from imgclf.serving.http_errors import CLASSIFIER_FAILURES, ApiError, classifier_failure, decode_failure
+from imgclf.serving.inference_protocol import add_inference_protocol, is_protocol_path, protocol_error
 from imgclf.serving.metrics import api_metrics, route_of
 from imgclf.serving.settings import ApiConfig
 from imgclf.serving.uploads import image_bytes
@@ -103,7 +104,7 @@ def build_api(ingress: "ApiIngress") -> FastAPI:
         started, route = time.perf_counter(), route_of(request.url.path)
         refusal = refusal_for(request, ingress.config)
         try:
-            response = refusal.response() if refusal else await call_next(request)
+            response = error_response(request.url.path, refusal) if refusal else await call_next(request)
         except Exception:  # answered as a 500 by the `unexpected` handler, outside this middleware: count it here
             api_metrics().record(route, 500, time.perf_counter() - started)
             raise
@@ -115,21 +116,27 @@ def build_api(ingress: "ApiIngress") -> FastAPI:
     api.get("/v1/models", responses={503: ERROR_RESPONSES[503]})(ingress.models)
     api.get("/healthz")(ingress.healthz)
     api.get("/readyz", responses={503: ERROR_RESPONSES[503]})(ingress.readyz)
+    add_inference_protocol(api, ingress)
     return api
 
 
+def error_response(path: str, error: ApiError) -> JSONResponse:
+    """`/v1`'s `{"error": {"code", "message"}}`, or the inference protocol's `{"error": message}` under /v2."""
+    return protocol_error(error) if is_protocol_path(path) else error.response()
+
+
 async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return exc.response()
+    return error_response(request.url.path, exc)
 
 
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return ApiError(400, "bad_request", problems).response()
+    return error_response(request.url.path, ApiError(400, "bad_request", problems))
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     LOG.exception("unexpected failure answering %s %s", request.method, request.url.path)
-    return ApiError(500, "internal", f"unexpected server error ({type(exc).__name__})").response()
+    return error_response(request.url.path, ApiError(500, "internal", f"unexpected server error ({type(exc).__name__})"))
 
 
 def refusal_for(request: Request, config: ApiConfig) -> ApiError | None:

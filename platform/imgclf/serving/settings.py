@@ -53,6 +53,7 @@ class ApiConfig:
     # A classification whose Classifier replica died is sent again (to a live replica) this many times before
     # the client gets 503 replica_unavailable: classifying is idempotent.
     replica_retries: int = 2
+    max_images_per_request: int = 32  # images one Open Inference Protocol request may carry
     api_token: str | None = field(default=None, repr=False)  # every route but the probes wants it as Bearer
     ui_password: str | None = field(default=None, repr=False)  # the page asks for it instead of the token
 
@@ -63,6 +64,12 @@ class ApiConfig:
         check_int_range("max_top_k", self.max_top_k, 1, 10_000)
         check_int_range("retry_after_s", self.retry_after_s, 1, 3600)
         check_int_range("replica_retries", self.replica_retries, 0, 10)
+        check_int_range("max_images_per_request", self.max_images_per_request, 1, 1024)
+
+    @property
+    def max_infer_body_bytes(self) -> int:
+        """An inference request's body: its images at most max_body_bytes each, base64 in JSON (4/3), plus 1 MiB."""
+        return self.max_images_per_request * (self.max_body_bytes * 4 // 3 + 4) + 2**20
 
     @property
     def limits(self) -> DecodeLimits:
