@@ -37,7 +37,7 @@ from imgclf.serving.uploads import image_bytes
 LOG = logging.getLogger("imgclf.serving")
 UI_USER = "imgclf"
 UI_PATH = "/ui"
-PROBES = ("/healthz", "/readyz")
+PROBES = ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready")  # answer without the token
 IMAGE_BODY = {
     "requestBody": {
         "required": True,

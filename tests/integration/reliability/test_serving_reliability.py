@@ -47,7 +47,7 @@ CLASSIFIER_USER_CONFIG = {"max_batch_size": MAX_ONGOING, "batch_wait_timeout_s":
 API_USER_CONFIG = {"max_body_bytes": MAX_BODY_BYTES}
 REPLICA_TITLE = "ServeReplica:imgclf:Classifier"
 TOKEN = "reliability-s3cret"
-PROBES = ("/healthz", "/readyz")
+PROBES = ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready")
 EVIL_ORIGIN = "http://evil.example"
 MEMORY_GROWTH = 1.2
 # Past a scenario's planned load, how long it may go on until what it counts has happened (answers are counted,
@@ -438,13 +438,17 @@ def test_a_killed_classifier_replica_is_replaced_under_load(deployed: Deployed, 
 
 
 def is_unauthorized(answer: httpx.Response) -> bool:
-    """A refusal as the API gives it: 401, WWW-Authenticate: Bearer and the JSON error code `unauthorized`."""
+    """A refusal as the API gives it: 401, WWW-Authenticate: Bearer and the JSON error code `unauthorized`
+    (under /v2 the inference protocol's form, `{"error": message}`)."""
     if answer.status_code != 401 or answer.headers.get("www-authenticate") != "Bearer":
         return False
     try:
-        return answer.json()["error"]["code"] == "unauthorized"
+        error = answer.json()["error"]
     except (ValueError, KeyError, TypeError):
         return False
+    if answer.request.url.path.startswith("/v2"):
+        return isinstance(error, str) and "Authorization: Bearer" in error
+    return isinstance(error, dict) and error.get("code") == "unauthorized"
 
 
 def test_with_a_token_only_probes_answer_without_it_and_no_cors(deployed: Deployed, digits: list[bytes],
