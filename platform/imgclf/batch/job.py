@@ -65,6 +65,12 @@ class BatchSummary:
         )
 
 
+def actor_placement(settings: BatchSettings) -> Placement:
+    """Model actors: one per node (its CPUs less IO_CPUS_PER_NODE for the Parquet writers) or per GPU, unless set."""
+    return place(settings.concurrency, settings.cpus_per_actor, settings.gpus_per_actor,
+                 spare_cpus=IO_CPUS_PER_NODE, min_cpus=0.5)
+
+
 def default_job_name() -> str:
     """The Ray job's submission id when running as a Ray job, else the driver's Ray job id."""
     try:
@@ -95,9 +101,7 @@ def run_batch(settings: BatchSettings) -> BatchSummary:
 
     before = set(parquet_files(target))
     counter = ProgressCounter.remote() if settings.pushgateway else None
-    # One actor per node (its CPUs less IO_CPUS_PER_NODE for the Parquet writers) or per GPU, unless set.
-    resources = place(settings.concurrency, settings.cpus_per_actor, settings.gpus_per_actor,
-                      spare_cpus=IO_CPUS_PER_NODE, min_cpus=0.5)
+    resources = actor_placement(settings)
     spec = PredictorSpec(
         registry=settings.registry, name=name, version=version, input=settings.input, top_k=settings.top_k,
         embeddings=settings.embeddings, limits=settings.limits, backend=settings.backend, precision=settings.precision,

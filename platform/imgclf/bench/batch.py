@@ -42,7 +42,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import ray
 
-from imgclf.batch.job import BatchSummary, actor_resources, run_batch
+from imgclf.batch.job import BatchSummary, actor_placement, run_batch
 from imgclf.bench.artifacts import BACKEND, WEIGHTS_NOTE, BenchModel, bench_model
 from imgclf.bench.data import BenchInputs, photo_folder
 from imgclf.cluster import connect
@@ -241,7 +241,7 @@ def throughput(work: Path, photos: Path, images: int) -> dict[str, Any]:
     small_s, small_summary = timed_batch_job(model, small_folder, work / "out" / "batch-warm-small")
     warm_s, warm_summary = timed_batch_job(model, folder, work / "out" / "batch-warm")
     steady = (images - small) / (warm_s - small_s) if images > small and warm_s > small_s else None
-    resources = actor_resources(batch_settings(model, folder, work / "out" / "batch"))
+    resources = actor_placement(batch_settings(model, folder, work / "out" / "batch"))
     return {
         "model": model.reference,
         "inference": inference_choice(model.folder, read_card(model.folder), BACKEND, None).describe(),
@@ -262,7 +262,7 @@ def throughput(work: Path, photos: Path, images: int) -> dict[str, Any]:
         "batch_rows": {"files": summary.files, "failed": summary.failed,
                        "files_warm": small_summary.files + warm_summary.files,
                        "failed_warm": small_summary.failed + warm_summary.failed},
-        "actors": {"count": resources.concurrency, "cpus_each": resources.cpus},
+        "actors": {"count": resources.count, "cpus_each": resources.cpus},
         "batch_over_bare": images / batch_s / bare,
         "batch_over_naive": naive_s / batch_s,
         "steady_state_over_bare": steady / bare if steady else None,
