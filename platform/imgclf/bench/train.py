@@ -14,7 +14,7 @@ from imgclf.models.vgg import VGGArchitecture
 from imgclf.runtime import cpu_count
 from imgclf.training.datasets import to_tf_dataset
 from imgclf.training.distributed import train_vgg16_on_ray
-from imgclf.training.vgg_loop import train_vgg16
+from imgclf.training.vgg_loop import class_weights, train_vgg16
 
 TARGET_MAX_RATIO = 1.15
 EPOCHS = 2  # the first epoch traces the graph and warms caches; the second is the one compared
@@ -35,9 +35,11 @@ def run(bench_dir: Path, **_: Any) -> dict[str, Any]:
     keras.utils.set_random_seed(settings.seed)
     plain = train_vgg16(
         settings.vgg, architecture,
-        to_tf_dataset(train_images, train_labels, batch_size=32, shuffle=True, seed=settings.seed),
+        to_tf_dataset(train_images, train_labels, batch_size=32, shuffle=True, seed=settings.seed,
+                      augmentation=settings.vgg.augmentation),
         to_tf_dataset(*data.split("val"), batch_size=32, shuffle=False, seed=settings.seed),
         train_images=len(train_images), verbose=0,
+        class_weight=class_weights(settings.vgg, train_labels, architecture.num_classes),
     )
     run_name = f"bench-train-{datetime.now():%Y%m%d-%H%M%S}"  # a new run: an old name would resume its checkpoints
     on_ray = train_vgg16_on_ray(settings, architecture, data, run_name, progress=False)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from imgclf.cli.options import add_guard_options, add_registry, comma_list, positive_int, settings_from
-from imgclf.config import FEATURE_SETS, INFERENCE_PRECISIONS, MODEL_KINDS, PRECISIONS, TrainSettings
+from imgclf.config import FEATURE_SETS, FLIP_MODES, INFERENCE_PRECISIONS, MODEL_KINDS, PRECISIONS, TrainSettings
 from imgclf.errors import ConfigError
 
 
@@ -25,6 +25,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=int, help="training batch size (default: 32)")
     train.add_argument("--learning-rate", type=float, help="Adam learning rate (default: 1e-4)")
     train.add_argument("--precision", choices=PRECISIONS, help="inference precision recorded in model.json")
+    train.add_argument("--flip", choices=FLIP_MODES,
+                       help="random mirroring while training (default: none; photos: horizontal; never for digits)")
+    train.add_argument("--early-stopping-patience", type=int,
+                       help="epochs without a lower validation loss before training stops, 0: never (default: 8)")
     train.add_argument("--seed", type=int, help="seed for the split, initialisation and shuffling (default: 42)")
     train.add_argument("--name", help="model name prefix in the registry (default: the data folder's name)")
     train.add_argument("--output", type=Path, help="folder for run reports (default: runs)")
@@ -57,7 +61,8 @@ def train_settings(args: argparse.Namespace) -> TrainSettings:
         "split": {"seed": args.seed},
         "vgg": {"weights": args.weights, "image_size": args.image_size, "epochs": args.epochs,
                 "fine_tune_epochs": args.fine_tune_epochs, "batch_size": args.batch_size,
-                "learning_rate": args.learning_rate, "precision": args.precision},
+                "learning_rate": args.learning_rate, "precision": args.precision,
+                "early_stopping_patience": args.early_stopping_patience, "augmentation": {"flip": args.flip}},
         "baselines": {"feature_sets": args.features},
         "optimize": {"precisions": args.optimize, "max_accuracy_drop": args.max_accuracy_drop,
                      "calibration_images": args.calibration_images},

@@ -8,6 +8,7 @@ values (YAML, command-line options). The batch job's and the serving deployments
 from imgclf.config.checks import (
     MODEL_KINDS,
     FEATURE_SETS,
+    FLIP_MODES,
     PRECISIONS,
     INFERENCE_PRECISIONS,
     BACKENDS,
@@ -33,6 +34,7 @@ from imgclf.config.checks import (
     check_grid,
 )
 from imgclf.config.sections import (
+    AugmentationSettings,
     DecodeLimits,
     SplitSettings,
     VGGSettings,
@@ -51,11 +53,13 @@ from imgclf.config.train import (
 )
 
 __all__ = [
+    "AugmentationSettings",
     "BACKENDS",
     "BaselineSettings",
     "ClusterSettings",
     "DecodeLimits",
     "FEATURE_SETS",
+    "FLIP_MODES",
     "IMAGE_SIZE_RANGE",
     "INFERENCE_PRECISIONS",
     "JOB_ENTRYPOINTS",

@@ -4,15 +4,18 @@ the Ray cluster and the compiled variants."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from imgclf.config.checks import (
+    CLASS_WEIGHTS,
     FEATURE_SETS,
+    FLIP_MODES,
     IMAGE_SIZE_RANGE,
     INFERENCE_PRECISIONS,
     MAX_NEIGHBORS,
     MAX_SEED,
     PRECISIONS,
+    SCHEDULES,
     TREE_CRITERIA,
     WEIGHTS_KEYWORDS,
     check_choice,
@@ -58,6 +61,29 @@ class SplitSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AugmentationSettings:
+    """Random changes to training images only (never to validation, test or inference inputs); 0 turns one off.
+
+    `flip` is per dataset: photos may be mirrored, digits and text must not (the default).
+    """
+
+    flip: str = "none"
+    translation: float = 0.1  # fraction of the side, each way
+    zoom: float = 0.1  # fraction of the side, in and out
+    rotation: float = 0.03  # fraction of a full turn, each way (0.03: about 11 degrees)
+    contrast: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_choice("augmentation.flip", self.flip, FLIP_MODES)
+        for name in ("translation", "zoom", "rotation", "contrast"):
+            check_number_range(f"augmentation.{name}", getattr(self, name), 0.0, 0.5)
+
+    @property
+    def active(self) -> bool:
+        return self.flip != "none" or any((self.translation, self.zoom, self.rotation, self.contrast))
+
+
+@dataclass(frozen=True, kw_only=True)
 class VGGSettings:
     """The VGG16 transfer model and its training schedule."""
 
@@ -71,6 +97,12 @@ class VGGSettings:
     fine_tune_epochs: int = 0
     fine_tune_learning_rate: float = 1e-5
     precision: str = "fp32"
+    schedule: str = "cosine"  # per phase: cosine (after warm-up), plateau (reduce on plateau) or constant
+    warmup_epochs: int = 1
+    early_stopping_patience: int = 8  # epochs without a lower validation loss before stopping; 0: never stop early
+    label_smoothing: float = 0.1
+    class_weight: str = "balanced"  # balanced: weight classes by inverse frequency (1.0 each when balanced)
+    augmentation: AugmentationSettings = field(default_factory=AugmentationSettings)
 
     def __post_init__(self) -> None:
         check_weights(self.weights)
@@ -86,6 +118,11 @@ class VGGSettings:
         check_int_range("fine_tune_epochs", self.fine_tune_epochs, 0, 10_000)
         check_fraction("fine_tune_learning_rate", self.fine_tune_learning_rate)
         check_choice("precision", self.precision, PRECISIONS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_int_range("warmup_epochs", self.warmup_epochs, 0, 10_000)
+        check_int_range("early_stopping_patience", self.early_stopping_patience, 0, 10_000)
+        check_number_range("label_smoothing", self.label_smoothing, 0.0, 0.5)
+        check_choice("class_weight", self.class_weight, CLASS_WEIGHTS)
 
     @property
     def pretrained(self) -> bool:

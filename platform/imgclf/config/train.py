@@ -12,6 +12,7 @@ import yaml
 
 from imgclf.config.checks import MAX_SEED, MODEL_KINDS, SettingsT, check_int_range, check_subset, default_registry
 from imgclf.config.sections import (
+    AugmentationSettings,
     BaselineSettings,
     ClusterSettings,
     DecodeLimits,
@@ -112,6 +113,7 @@ def build_dataclass(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
 NESTED_SETTINGS: dict[str, type] = {
     "split": SplitSettings,
     "vgg": VGGSettings,
+    "augmentation": AugmentationSettings,
     "baselines": BaselineSettings,
     "limits": DecodeLimits,
     "cluster": ClusterSettings,

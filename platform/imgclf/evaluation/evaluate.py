@@ -13,9 +13,12 @@ from imgclf.data.loading import LoadedImages, load_images
 from imgclf.data.scan import LabelledFile, scan_folder
 from imgclf.data.split import Manifest
 from imgclf.errors import DatasetError
+from imgclf.evaluation.calibration import calibration_metrics
 from imgclf.evaluation.metrics import classification_metrics, time_per_image
-from imgclf.evaluation.plots import plot_confusion_matrix, plot_roc, plot_training_curves
+from imgclf.evaluation.plots import plot_confusion_matrix, plot_reliability, plot_roc, plot_training_curves
 from imgclf.evaluation.report import ModelScore
+from imgclf.evaluation.significance import accuracy_interval
+from imgclf.models.calibration import apply_temperature
 from imgclf.models.classifier import Classifier
 
 METRICS_FILE = "metrics.json"
@@ -48,11 +51,17 @@ def evaluate_classifier(
     *,
     history: Mapping[str, list[float]] | None = None,
     cv: Mapping[str, Any] | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Test-set metrics, time per image, and (when given) training curves and cross-validation."""
-    probabilities = classifier.predict_batch(images)
+    """Test-set metrics (with the bootstrap interval of accuracy, drawn with `seed`), calibration before and after
+    the classifier's temperature, time per image, and (when given) training curves and cross-validation."""
+    raw = classifier.uncalibrated_probabilities(images)
+    probabilities = apply_temperature(raw, classifier.temperature)
+    test = classification_metrics(labels, probabilities, classifier.labels)
+    low, high = accuracy_interval(probabilities.argmax(axis=1) == labels, seed)
     return {
-        "test": classification_metrics(labels, probabilities, classifier.labels),
+        "test": test | {"accuracy_ci95": [low, high]},
+        "calibration": calibration_metrics(raw, labels, classifier.temperature),
         "timing": time_per_image(classifier.predict_batch, images),
         "cv": dict(cv) if cv else None,
         "history": dict(history) if history else None,
@@ -61,11 +70,11 @@ def evaluate_classifier(
 
 
 def score_of(model: str, evaluation: Mapping[str, Any]) -> ModelScore:
-    return ModelScore.from_metrics(model, evaluation["test"], evaluation["timing"], evaluation["cv"])
+    return ModelScore.from_metrics(model, evaluation)
 
 
 def write_evaluation(folder: Path, model: str, evaluation: Mapping[str, Any]) -> list[Path]:
-    """metrics.json plus confusion-matrix, ROC and (for trained networks) training-curve PNGs."""
+    """metrics.json plus confusion-matrix, ROC, reliability and (for trained networks) training-curve PNGs."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / METRICS_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
     test = evaluation["test"]
@@ -74,6 +83,9 @@ def write_evaluation(folder: Path, model: str, evaluation: Mapping[str, Any]) ->
         plot_confusion_matrix(test["confusion_matrix"], labels, folder / "confusion_matrix.png", title=f"{model}: confusion matrix"),
         plot_roc(test["roc"], folder / "roc.png", title=f"{model}: ROC"),
     ]
+    if evaluation.get("calibration"):
+        written.append(plot_reliability(evaluation["calibration"], folder / "reliability.png",
+                                        title=f"{model}: reliability"))
     if evaluation.get("history"):
         written.append(
             plot_training_curves(evaluation["history"], folder / "training_curves.png", title=f"{model}: training vs validation")

@@ -1,4 +1,4 @@
-"""PNG figures for a model's evaluation: confusion matrix, ROC curves and training curves."""
+"""PNG figures for a model's evaluation: confusion matrix, ROC curves, reliability diagram and training curves."""
 
 from __future__ import annotations
 
@@ -51,6 +51,23 @@ def plot_roc(roc: dict, path: str | Path, *, title: str) -> Path:
     ax.set_ylabel("True positive rate")
     ax.set_title(title)
     ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_reliability(calibration: Mapping, path: str | Path, *, title: str) -> Path:
+    """Accuracy against mean confidence per confidence bin, before and after temperature scaling, with ECE."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Perfect calibration")
+    for key, name in (("before", "Before"), ("after", f"After (T = {calibration['temperature']:.3f})")):
+        bins = calibration[key]["bins"]
+        ax.plot([row["confidence"] for row in bins], [row["accuracy"] for row in bins], marker="o",
+                label=f"{name}, ECE = {calibration[key]['ece']:.4f}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Mean confidence in bin")
+    ax.set_ylabel("Accuracy in bin")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
     return _save(fig, path)
 
 

@@ -124,15 +124,21 @@ def classifier_card(card: ModelCard, choice: BackendChoice) -> dict[str, Any]:
     return card.to_dict() | {"inference": choice.describe()}
 
 
+def classifier_arguments(card: ModelCard, choice: BackendChoice) -> dict[str, Any]:
+    """What every kind's Classifier is built with: labels, input size, the card, the calibration temperature."""
+    return {"labels": card.labels, "input_size": card.input_size, "card": classifier_card(card, choice),
+            "temperature": card.temperature or 1.0}
+
+
 def vgg16_classifier(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> Classifier:
-    common = {"labels": card.labels, "input_size": card.input_size, "card": classifier_card(card, choice)}
+    common = classifier_arguments(card, choice)
     if network is not None:
         return OpenVINOClassifier(network, **common)
     return KerasClassifier(load_keras_model(folder, card, choice.precision), **common)
 
 
 def baseline_classifier(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> Classifier:
-    common = {"labels": card.labels, "input_size": card.input_size, "card": classifier_card(card, choice)}
+    common = classifier_arguments(card, choice)
     estimator = joblib.load(folder / ESTIMATOR_FILE)
     if card.features["kind"] == "pixels":
         features = PixelFeatures(card.features["size"])

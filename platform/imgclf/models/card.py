@@ -59,6 +59,8 @@ class ModelCard:
     data: dict[str, Any] | None = None  # root, manifest_digest, images
     architecture: dict[str, Any] | None = None  # vgg16: VGGArchitecture.to_dict()
     best_epoch: int | None = None  # vgg16: the epoch whose weights were kept
+    class_weight: dict[str, float] | None = None  # vgg16: the loss weight of each class (by label) in training
+    temperature: float | None = None  # every path divides the model's logits by it (calibration); None: 1.0
     estimator: str | None = None  # knn, dt: the fitted scikit-learn estimator
     best_params: dict[str, Any] | None = None  # knn, dt: the hyperparameter search's choice
     features: dict[str, Any] | None = None  # knn, dt: pixels or embeddings (and the extractor's file)
@@ -71,6 +73,9 @@ class ModelCard:
             raise ArtifactError(f"labels must be a non-empty list of strings; got {list(self.labels)!r}")
         if not isinstance(self.input_size, int) or self.input_size < 1:
             raise ArtifactError(f"input_size must be a positive integer; got {self.input_size!r}")
+        if self.temperature is not None and (isinstance(self.temperature, bool)
+                                             or not isinstance(self.temperature, (int, float)) or self.temperature <= 0):
+            raise ArtifactError(f"temperature must be a positive number; got {self.temperature!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly what model.json holds."""

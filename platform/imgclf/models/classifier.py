@@ -8,29 +8,43 @@ from typing import Any, Sequence
 import numpy as np
 
 from imgclf.data.transforms import stack_images
+from imgclf.models.calibration import apply_temperature
 from imgclf.models.features import FeatureExtractor, predict_in_chunks
 
 
 class Classifier(ABC):
-    """Every path (CLI, batch, serving) predicts through this, so the same image gets the same answer."""
+    """Every path (CLI, batch, serving) predicts through this, so the same image gets the same answer.
 
-    def __init__(self, *, labels: Sequence[str], input_size: int, card: dict[str, Any]) -> None:
+    The answers are the model's probabilities scaled by its calibration `temperature` (1.0: as the model gives
+    them); `uncalibrated_probabilities` is the model's own output.
+    """
+
+    def __init__(self, *, labels: Sequence[str], input_size: int, card: dict[str, Any], temperature: float = 1.0) -> None:
         self.labels = tuple(labels)
         self.input_size = input_size
         self.card = card
+        self.temperature = temperature
 
     def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Decoded images of any size → (N, classes) probabilities."""
         return self.predict_batch(stack_images(images, self.input_size))
 
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
-        """An (N, input_size, input_size, 3) uint8 batch → (N, classes) probabilities."""
-        return self.embed_and_predict(batch)[1]
+        """An (N, input_size, input_size, 3) uint8 batch → (N, classes) calibrated probabilities."""
+        return apply_temperature(self.uncalibrated_probabilities(batch), self.temperature)
+
+    def embed_and_predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """An (N, input_size, input_size, 3) uint8 batch → ((N, D) float32 embeddings, (N, classes) calibrated
+        probabilities), in one pass: the embedding is the vector the classifying layers see."""
+        embeddings, probabilities = self.embed_and_uncalibrated(batch)
+        return embeddings, apply_temperature(probabilities, self.temperature)
+
+    def uncalibrated_probabilities(self, batch: np.ndarray) -> np.ndarray:
+        return self.embed_and_uncalibrated(batch)[1]
 
     @abstractmethod
-    def embed_and_predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """An (N, input_size, input_size, 3) uint8 batch → ((N, D) float32 embeddings, (N, classes) probabilities),
-        in one pass: the embedding is the vector the classifying layers see."""
+    def embed_and_uncalibrated(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`embed_and_predict` before temperature scaling."""
 
 
 class KerasClassifier(Classifier):
@@ -40,10 +54,10 @@ class KerasClassifier(Classifier):
         self.batch_size = batch_size
         self._two_headed = None  # built on first use: (embedding, probabilities) from one forward pass
 
-    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+    def uncalibrated_probabilities(self, batch: np.ndarray) -> np.ndarray:
         return predict_in_chunks(self.model, batch, self.batch_size)
 
-    def embed_and_predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def embed_and_uncalibrated(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._two_headed is None:
             from imgclf.models.keras_api import keras
             from imgclf.models.vgg import EMBEDDING_LAYER
@@ -61,7 +75,7 @@ class OpenVINOClassifier(Classifier):
         self.network = network
         self.batch_size = batch_size
 
-    def embed_and_predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def embed_and_uncalibrated(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return predict_in_chunks(self.network, batch, self.batch_size)
 
 
@@ -71,7 +85,7 @@ class SklearnClassifier(Classifier):
         self.estimator = estimator
         self.features = features
 
-    def embed_and_predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def embed_and_uncalibrated(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         features = np.asarray(self.features.transform(batch), dtype=np.float32)
         if not len(batch):
             return features, np.empty((0, len(self.labels)), np.float32)

@@ -43,7 +43,8 @@ class SearchJob:
 
 @dataclass
 class SearchOutcome:
-    """The best candidate of one job, its CV scores, every candidate's scores, and the refitted estimator."""
+    """The best candidate of one job, its CV scores, every candidate's scores, the refitted estimator and its
+    calibration temperature (fitted on out-of-fold probabilities)."""
 
     name: str
     kind: str
@@ -52,6 +53,7 @@ class SearchOutcome:
     cv: dict[str, Any]
     results: list[dict[str, Any]]
     estimator: Any
+    temperature: float
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values, without the estimator."""
@@ -63,6 +65,7 @@ class SearchOutcome:
                 "cv": self.cv,
                 "results": self.results,
                 "best": dataclasses.asdict(self.best),
+                "temperature": self.temperature,
             }
         )
 
@@ -122,7 +125,7 @@ def search(
             for job, grid in zip(jobs, grids)
         ]
         bests = [grid[best_index(scores)] for grid, scores in zip(grids, results)]
-        estimators = [fit_baseline(job.kind, best, seed, job.features, job.labels) for job, best in zip(jobs, bests)]
+        fitted = [fit_baseline(job.kind, best, seed, job.features, job.labels) for job, best in zip(jobs, bests)]
     else:
         evaluate_remote, fit_remote = remote_functions()
         data = [(ray.put(job.features), ray.put(job.labels)) for job in jobs]
@@ -132,16 +135,18 @@ def search(
         ]
         results = [ray.get(refs) for refs in pending]
         bests = [grid[best_index(scores)] for grid, scores in zip(grids, results)]
-        estimators = ray.get(
+        fitted = ray.get(
             [fit_remote.remote(job.kind, best, seed, *refs) for job, best, refs in zip(jobs, bests, data)]
         )
     return {
-        job.name: outcome(job, best, scores, estimator)
-        for job, best, scores, estimator in zip(jobs, bests, results, estimators)
+        job.name: outcome(job, best, scores, *estimator_and_temperature)
+        for job, best, scores, estimator_and_temperature in zip(jobs, bests, results, fitted)
     }
 
 
-def outcome(job: SearchJob, best: BaselineSettings, results: list[dict[str, Any]], estimator: Any) -> SearchOutcome:
+def outcome(
+    job: SearchJob, best: BaselineSettings, results: list[dict[str, Any]], estimator: Any, temperature: float
+) -> SearchOutcome:
     best_scores = results[best_index(results)]
     return SearchOutcome(
         name=job.name,
@@ -151,6 +156,7 @@ def outcome(job: SearchJob, best: BaselineSettings, results: list[dict[str, Any]
         cv={key: value for key, value in best_scores.items() if key not in ("kind", "params")},
         results=results,
         estimator=estimator,
+        temperature=temperature,
     )
 
 

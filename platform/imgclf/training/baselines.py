@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_validate
 
 from imgclf.config import BaselineSettings
+from imgclf.evaluation.calibration import fit_temperature
 from imgclf.models.baselines import BASELINE_KINDS
 
 LOG = logging.getLogger("imgclf.training")
@@ -56,5 +57,15 @@ def cross_validate_baseline(
     }
 
 
-def fit_baseline(kind: str, settings: BaselineSettings, seed: int, features: np.ndarray, labels: np.ndarray) -> Any:
-    return BASELINE_KINDS[kind].build(settings, seed).fit(features, labels)
+def fit_baseline(
+    kind: str, settings: BaselineSettings, seed: int, features: np.ndarray, labels: np.ndarray
+) -> tuple[Any, float]:
+    """The estimator fitted on every row, and its calibration temperature fitted on out-of-fold probabilities
+    (each row answered by a model that never saw it; 1.0 when there are too few rows for folds)."""
+    estimator = BASELINE_KINDS[kind].build(settings, seed)
+    folds = fold_count(settings, labels)
+    temperature = 1.0
+    if folds >= 2:
+        out_of_fold = cross_val_predict(estimator, features, labels, cv=fold_splitter(folds, seed), method="predict_proba")
+        temperature = fit_temperature(out_of_fold, labels)
+    return estimator.fit(features, labels), temperature

@@ -16,7 +16,7 @@ import ray.train
 from ray.train.tensorflow import TensorflowTrainer
 
 from imgclf.cluster import connect
-from imgclf.config import ClusterSettings, DecodeLimits, TrainSettings, VGGSettings
+from imgclf.config import ClusterSettings, DecodeLimits, TrainSettings, VGGSettings, build_dataclass
 from imgclf.data.dataset import PreparedDataset
 from imgclf.data.decode import decode_file
 from imgclf.data.transforms import resize_image
@@ -27,7 +27,7 @@ from imgclf.resources import place
 from imgclf.runtime import configure_tensorflow
 from imgclf.storage import absolute
 from imgclf.training.datasets import to_tf_dataset
-from imgclf.training.vgg_loop import TrainedVGG, TrainingState, train_vgg16
+from imgclf.training.vgg_loop import TrainedVGG, TrainingState, class_weights, train_vgg16
 
 LOG = logging.getLogger("imgclf.training")
 WEIGHTS_FILE = "weights.npz"
@@ -107,13 +107,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Runs in every Ray Train worker: this worker's shards, MultiWorkerMirroredStrategy, the shared loop."""
     configure_tensorflow(config["cpus_per_worker"])
     keras.utils.set_random_seed(config["seed"])
-    settings = VGGSettings(**config["vgg"])
+    settings = build_dataclass(VGGSettings, config["vgg"], "vgg.")
     context = ray.train.get_context()
     # One worker needs no collectives: the default strategy saves MultiWorkerMirroredStrategy's all-reduce.
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if context.get_world_size() > 1 else tf.distribute.get_strategy()
     batch_size = max(settings.batch_size // context.get_world_size(), 1)
     train_images, train_labels = shard_arrays("train")
-    train = to_tf_dataset(train_images, train_labels, batch_size=batch_size, shuffle=True, seed=config["seed"])
+    train = to_tf_dataset(train_images, train_labels, batch_size=batch_size, shuffle=True,
+                          seed=config["seed"] + context.get_world_rank(), augmentation=settings.augmentation)
     val = to_tf_dataset(*shard_arrays("val"), batch_size=batch_size, shuffle=False, seed=config["seed"])
     with tempfile.TemporaryDirectory() as scratch:
         start = restored_state(ray.train.get_checkpoint(), Path(scratch))
@@ -123,6 +124,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             settings, VGGArchitecture(**config["architecture"]), train, val,
             train_images=config["train_images"], strategy=strategy, verbose=0, start=start,
             callbacks=[ReportEachEpoch(context.get_world_rank(), start)],
+            class_weight=config["class_weight"],
         )
 
 
@@ -148,6 +150,7 @@ def train_vgg16_on_ray(
             "cpus_per_worker": scaling.resources_per_worker["CPU"],
             "train_images": train_images,
             "seed": settings.seed,
+            "class_weight": class_weights(vgg, data.split("train")[1], architecture.num_classes),
         },
         scaling_config=scaling,
         run_config=ray.train.RunConfig(

@@ -17,8 +17,10 @@ import numpy as np
 from imgclf.cluster import connect
 from imgclf.config import TrainSettings
 from imgclf.data.dataset import PreparedDataset, prepare_dataset
-from imgclf.evaluation.evaluate import evaluate_classifier, score_of, write_evaluation
+from imgclf.evaluation.calibration import fit_temperature
+from imgclf.evaluation.evaluate import METRICS_FILE, evaluate_classifier, score_of, write_evaluation
 from imgclf.evaluation.report import ModelScore, comparison_table, write_report
+from imgclf.evaluation.significance import mcnemar
 from imgclf.models.artifact import network_file, save_estimator_artifact, save_keras_artifact
 from imgclf.models.baselines import BASELINE_KINDS
 from imgclf.models.card import ModelCard, read_card
@@ -31,6 +33,7 @@ from imgclf.registry import Registry
 from imgclf.training.baseline_search import SearchJob, search
 from imgclf.training.embedding_cache import cached_embeddings
 from imgclf.training.distributed import train_vgg16_on_ray
+from imgclf.training.vgg_loop import class_weights
 
 LOG = logging.getLogger("imgclf.training")
 
@@ -92,12 +95,25 @@ def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult
             result.models.append(train_cnn(settings, data, registry, run_dir, progress))
         if baselines is not None:
             result.models.extend(baselines.result())
+    compare_with_first(result.models, data.split("test")[1])
     write_run_report(result, settings, data)
     if settings.optimize.precisions:
         for model in result.models:
             if network_file(read_card(model.folder)) is not None:
                 result.variants += optimize_model(registry, f"{model.name}:{model.version}", settings.optimize)
     return result
+
+
+def compare_with_first(models: list[RegisteredModel], test_labels: np.ndarray) -> None:
+    """McNemar's test of every model after the first (VGG16 when it trained) against the first, on the same test
+    files, recorded in each score (and so in the run's table and metrics.json)."""
+
+    def correct(model: RegisteredModel) -> np.ndarray:
+        predictions = json.loads((model.folder / METRICS_FILE).read_text())["predictions"]
+        return np.asarray(predictions) == test_labels
+
+    for model in models[1:]:
+        model.score = model.score.compared_with(models[0].name, mcnemar(correct(model), correct(models[0])))
 
 
 def common_card(settings: TrainSettings, data: PreparedDataset, name: str, kind: str) -> ModelCard:
@@ -125,10 +141,17 @@ def train_cnn(
     architecture = VGGArchitecture(num_classes=len(data.classes), image_size=vgg.image_size)
     name = registry_name(settings.name, "vgg16")
     trained = train_vgg16_on_ray(settings, architecture, data, f"{name}-{run_dir.name}", progress=progress)
-    card = common_card(settings, data, name, "vgg16").replace(architecture=architecture.to_dict(),
-                                                               best_epoch=trained.best_epoch)
-    classifier = KerasClassifier(trained.model, labels=data.classes, input_size=vgg.image_size, card=card.to_dict())
-    evaluation = evaluate_classifier(classifier, *data.split("test"), history=trained.history)
+    val_images, val_labels = data.split("val")
+    uncalibrated = KerasClassifier(trained.model, labels=data.classes, input_size=vgg.image_size, card={})
+    temperature = fit_temperature(uncalibrated.uncalibrated_probabilities(val_images), val_labels)
+    LOG.info("%s: calibration temperature %.4f (fitted on the validation split)", name, temperature)
+    weights = class_weights(vgg, data.split("train")[1], len(data.classes))
+    card = common_card(settings, data, name, "vgg16").replace(
+        architecture=architecture.to_dict(), best_epoch=trained.best_epoch, temperature=temperature,
+        class_weight={data.classes[index]: weight for index, weight in weights.items()} if weights else None)
+    classifier = KerasClassifier(trained.model, labels=data.classes, input_size=vgg.image_size, card=card.to_dict(),
+                                 temperature=temperature)
+    evaluation = evaluate_classifier(classifier, *data.split("test"), history=trained.history, seed=settings.seed)
     folder = run_dir / "models" / name
     save_keras_artifact(folder, trained.model, card)
     return register(registry, name, folder, evaluation, data)
@@ -169,12 +192,13 @@ def train_baselines(
         outcome = outcomes[job.name]
         features = extractors[feature_set]
         name = registry_name(settings.name, job.name)
-        card = common_card(settings, data, name, job.kind).replace(estimator=repr(outcome.estimator),
-                                                                    best_params=outcome.best_params)
+        card = common_card(settings, data, name, job.kind).replace(
+            estimator=repr(outcome.estimator), best_params=outcome.best_params, temperature=outcome.temperature)
         classifier = SklearnClassifier(
-            outcome.estimator, features, labels=data.classes, input_size=settings.vgg.image_size, card=card.to_dict()
+            outcome.estimator, features, labels=data.classes, input_size=settings.vgg.image_size, card=card.to_dict(),
+            temperature=outcome.temperature,
         )
-        evaluation = evaluate_classifier(classifier, *data.split("test"), cv=outcome.cv)
+        evaluation = evaluate_classifier(classifier, *data.split("test"), cv=outcome.cv, seed=settings.seed)
         evaluation["search"] = outcome.to_dict()
         folder = run_dir / "models" / name
         save_estimator_artifact(folder, outcome.estimator, features, card)
@@ -214,7 +238,9 @@ def write_run_report(result: RunResult, settings: TrainSettings, data: PreparedD
     plots.mkdir(exist_ok=True)
     metrics: dict[str, Any] = {}
     for model in result.models:
-        metrics[model.name] = json.loads((model.folder / "metrics.json").read_text()) | {"version": model.version}
+        metrics[model.name] = json.loads((model.folder / METRICS_FILE).read_text()) | {"version": model.version}
+        if model.score.versus:
+            metrics[model.name]["mcnemar"] = model.score.versus
         for png in model.folder.glob("*.png"):
             shutil.copy(png, plots / f"{model.name}-{png.name}")
     (result.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

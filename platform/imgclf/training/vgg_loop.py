@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
+
+import numpy as np
 
 from imgclf.config import VGGSettings
 from imgclf.models.keras_api import keras, tf
@@ -39,37 +42,35 @@ class EpochLogger(keras.callbacks.Callback):
         logs["learning_rate"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
         logs["images_per_second"] = self.train_images / seconds if seconds > 0 else 0.0
         logs["epoch_seconds"] = seconds
-        values = " ".join(f"{key}={value:.4f}" for key, value in logs.items())
+        values = " ".join(f"{key}={value:.4g}" for key, value in logs.items())
         LOG.info("epoch %d/%d %s", epoch + 1, self.total_epochs, values)
 
 
-class RestoreBestWeights(keras.callbacks.Callback):
-    """Keep the weights of the epoch with the lowest validation loss and put them back when training ends."""
-
-    def __init__(self, monitor: str = "val_loss") -> None:
-        super().__init__()
-        self.monitor = monitor
-        self.best = float("inf")
-        self.best_epoch = -1
-        self.best_weights: list | None = None
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        if value is not None and value < self.best:
-            self.best, self.best_epoch, self.best_weights = value, epoch, self.model.get_weights()
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
-            LOG.info("restored the weights of epoch %d (%s=%.4f)", self.best_epoch + 1, self.monitor, self.best)
-
-
-def compile_model(model: keras.Model, learning_rate: float) -> None:
+def compile_model(model: keras.Model, learning_rate: float, label_smoothing: float) -> None:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss="sparse_categorical_crossentropy",
+        loss=smoothed_sparse_crossentropy(model.output_shape[-1], label_smoothing),
         metrics=["accuracy"],
     )
+
+
+def smoothed_sparse_crossentropy(num_classes: int, smoothing: float):
+    """Cross-entropy of integer labels against targets smoothed towards uniform by `smoothing` (0: none)."""
+
+    def loss(labels: tf.Tensor, probabilities: tf.Tensor) -> tf.Tensor:
+        targets = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), num_classes)
+        return keras.losses.categorical_crossentropy(targets, probabilities, label_smoothing=smoothing)
+
+    loss.__name__ = "smoothed_crossentropy"
+    return loss
+
+
+def class_weights(settings: VGGSettings, labels: np.ndarray, num_classes: int) -> dict[int, float] | None:
+    """`balanced`: n ÷ (classes × count) per class, as scikit-learn's `class_weight="balanced"`; None for `none`."""
+    if settings.class_weight == "none":
+        return None
+    counts = np.bincount(labels, minlength=num_classes)
+    return {index: float(len(labels) / (num_classes * count)) if count else 0.0 for index, count in enumerate(counts)}
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,38 @@ def training_phases(settings: VGGSettings) -> list[Phase]:
     return phases
 
 
+def learning_rate_at(settings: VGGSettings, phase: Phase, epoch: int, current: float) -> float:
+    """The rate of `epoch` (counted from the run's start) in `phase`: a linear warm-up over the phase's first
+    `warmup_epochs`, then cosine decay over the rest (`cosine`), the rate ReduceLROnPlateau left (`plateau`),
+    or the phase's own rate (`constant`)."""
+    done = epoch - phase.first
+    warmup = min(settings.warmup_epochs, phase.end - phase.first - 1)
+    if done < warmup:
+        return phase.learning_rate * (done + 1) / (warmup + 1)
+    if settings.schedule == "cosine":
+        return phase.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (done - warmup) / (phase.end - phase.first - warmup)))
+    if settings.schedule == "plateau" and done > warmup:
+        return current
+    return phase.learning_rate
+
+
+def schedule_callbacks(settings: VGGSettings, phase: Phase) -> list[keras.callbacks.Callback]:
+    """The phase's learning-rate schedule as Keras' own callbacks."""
+    scheduled = keras.callbacks.LearningRateScheduler(
+        lambda epoch, current: learning_rate_at(settings, phase, epoch, float(current)))
+    if settings.schedule != "plateau":
+        return [scheduled]
+    patience = max(settings.early_stopping_patience // 2, 2)
+    return [scheduled, keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=patience)]
+
+
+def early_stopping(settings: VGGSettings) -> keras.callbacks.EarlyStopping:
+    """Stops after `early_stopping_patience` epochs without a lower validation loss (never, with 0), and puts the
+    best epoch's weights back when training ends either way."""
+    patience = settings.early_stopping_patience or 10**9
+    return keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+
+
 def train_vgg16(
     settings: VGGSettings,
     architecture: VGGArchitecture,
@@ -113,22 +146,20 @@ def train_vgg16(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 1,
     start: TrainingState | None = None,
+    class_weight: dict[int, float] | None = None,
 ) -> TrainedVGG:
     """Build and fit the model (or resume it from `start`); returns it with its per-epoch history.
 
     `verbose=1` shows Keras' progress bar; every epoch is also logged as one line either way.
     The returned model carries the weights of `best_epoch`, the one with the lowest validation loss
-    among the epochs this call trained. A resumed run restarts the optimizer's moments.
+    among the epochs of the last phase this call trained (Keras' EarlyStopping, which may also end the phase
+    early). A resumed run restarts the optimizer's moments. `class_weight` weights each class's loss.
     """
     strategy = strategy or tf.distribute.get_strategy()
     phases = training_phases(settings)
     epochs_done = start.epochs_done if start else 0
-    best = RestoreBestWeights()
-    fit_args: dict[str, Any] = {
-        "validation_data": val_data,
-        "callbacks": [EpochLogger(train_images, phases[-1].end), best, *callbacks],
-        "verbose": verbose,
-    }
+    best = early_stopping(settings)
+    fit_args: dict[str, Any] = {"validation_data": val_data, "verbose": verbose, "class_weight": class_weight}
     with strategy.scope():
         model = build_vgg16(architecture, weights="none" if start else settings.weights)
         if start:
@@ -139,8 +170,12 @@ def train_vgg16(
             continue
         with strategy.scope():
             set_trainable_layers(model, phase.layers)
-            compile_model(model, phase.learning_rate)
-        trained = model.fit(train_data, initial_epoch=max(phase.first, epochs_done), epochs=phase.end, **fit_args)
+            compile_model(model, phase.learning_rate, settings.label_smoothing)
+        # The logger runs after the schedule (so it shows the epoch's rate) and before early stopping.
+        phase_callbacks = [*schedule_callbacks(settings, phase), EpochLogger(train_images, phases[-1].end), best,
+                           *callbacks]
+        trained = model.fit(train_data, initial_epoch=max(phase.first, epochs_done), epochs=phase.end,
+                            callbacks=phase_callbacks, **fit_args)
         for key, values in trained.history.items():
             history.setdefault(key, []).extend(float(value) for value in values)
     return TrainedVGG(model=model, history=history, best_epoch=best.best_epoch + 1)

@@ -28,7 +28,8 @@ from utils.digits_run import (
 
 pytestmark = pytest.mark.slow
 
-TABLE_HEADER = "| Model | Accuracy | Precision | Recall | F1 | ROC AUC | ms/image | 5-fold CV accuracy |"
+TABLE_HEADER = ("| Model | Accuracy [95% CI] | Precision | Recall | F1 | ROC AUC | ECE (raw → calibrated) | ms/image "
+                "| 5-fold CV accuracy | McNemar p vs ")
 HISTORY_KEYS = {"loss", "accuracy", "val_loss", "val_accuracy"}
 NEAR_TIE = 1e-4  # top-1 vs top-2 probability gap below which batch-size rounding may flip the argmax
 
@@ -50,7 +51,7 @@ def manifest_test_rows(run: TrainedRun, model: str) -> list[dict[str, str]]:
 def table_rows(markdown: str) -> dict[str, list[str]]:
     """Model name -> its cells, from the comparison table in Markdown text."""
     lines = markdown.splitlines()
-    start = lines.index(TABLE_HEADER)
+    start = next(index for index, line in enumerate(lines) if line.startswith(TABLE_HEADER))
     rows = {}
     for line in lines[start + 2 :]:
         if not line.startswith("|"):
@@ -77,12 +78,47 @@ def test_report_accuracies_equal_metrics_to_4_decimals(trained_run: TrainedRun) 
     rows = table_rows((trained_run.run_dir / "report.md").read_text())
 
     assert sorted(rows) == sorted(MODEL_NAMES)
+    assert f"| McNemar p vs {VGG_MODEL} |" in (trained_run.run_dir / "report.md").read_text()
     for name, cells in rows.items():
-        assert cells[0] == f"{metrics[name]['test']['accuracy']:.4f}", name
+        test, calibration = metrics[name]["test"], metrics[name]["calibration"]
+        low, high = test["accuracy_ci95"]
+        assert cells[0] == f"{test['accuracy']:.4f} [{low:.3f}, {high:.3f}]", name
+        assert cells[5] == f"{calibration['before']['ece']:.4f} → {calibration['after']['ece']:.4f}", name
         cv = metrics[name]["cv"]
         expected_cv = "—" if cv is None else f"{cv['accuracy_mean']:.4f} ± {cv['accuracy_std']:.4f}"
-        assert cells[-1] == expected_cv, name
+        assert cells[-2] == expected_cv, name
+        versus = metrics[name].get("mcnemar")
+        expected_versus = "—" if versus is None else f"{versus['p_value']:.3g}"
+        if versus is not None and versus["significant"]:
+            expected_versus = f"**{expected_versus}**"
+        assert cells[-1] == expected_versus, name
     assert table_rows(trained_run.cli.stdout) == rows  # the printed table is the report's table
+
+
+def test_every_model_is_calibrated_and_compared_with_vgg16(trained_run: TrainedRun) -> None:
+    metrics = run_metrics(trained_run)
+    n_test = len(manifest_test_rows(trained_run, VGG_MODEL))
+    for name in MODEL_NAMES:
+        card = json.loads((Registry(trained_run.registry).local_path(f"{name}:1") / "model.json").read_text())
+        calibration = metrics[name]["calibration"]
+        assert calibration["temperature"] == card["temperature"] > 0, name
+        for when in ("before", "after"):
+            assert 0.0 <= calibration[when]["ece"] <= 1.0
+            assert sum(row["count"] for row in calibration[when]["bins"]) == n_test
+        low, high = metrics[name]["test"]["accuracy_ci95"]
+        assert low <= metrics[name]["test"]["accuracy"] <= high
+    predictions = {name: np.array(metrics[name]["predictions"]) for name in MODEL_NAMES}
+    labels = np.array([DIGIT_CLASSES.index(row["label"]) for row in manifest_test_rows(trained_run, VGG_MODEL)])
+    assert "mcnemar" not in metrics[VGG_MODEL]
+    for name in BASELINE_MODELS:
+        versus = metrics[name]["mcnemar"]
+        assert versus["reference"] == VGG_MODEL
+        assert versus["only_first_correct"] == int(((predictions[name] == labels) & (predictions[VGG_MODEL] != labels)).sum())
+        assert versus["only_second_correct"] == int(((predictions[name] != labels) & (predictions[VGG_MODEL] == labels)).sum())
+    card = json.loads((Registry(trained_run.registry).local_path(f"{VGG_MODEL}:1") / "model.json").read_text())
+    assert card["training"]["vgg"]["augmentation"] == {"flip": "none", "translation": 0.1, "zoom": 0.1,
+                                                        "rotation": 0.03, "contrast": 0.1}
+    assert set(card["class_weight"]) == set(DIGIT_CLASSES)
 
 
 def test_run_metrics_hold_every_model(trained_run: TrainedRun) -> None:
@@ -126,7 +162,7 @@ def open_png(path: Path) -> tuple[int, int]:
 def test_plots_exist_and_open_as_images(trained_run: TrainedRun) -> None:
     plots = trained_run.run_dir / "plots"
     report = (trained_run.run_dir / "report.md").read_text()
-    expected = [f"{name}-{plot}.png" for name in MODEL_NAMES for plot in ("confusion_matrix", "roc")]
+    expected = [f"{name}-{plot}.png" for name in MODEL_NAMES for plot in ("confusion_matrix", "roc", "reliability")]
     expected.append(f"{VGG_MODEL}-training_curves.png")
 
     assert sorted(p.name for p in plots.glob("*.png")) == sorted(expected)
@@ -244,7 +280,7 @@ def test_evaluate_reproduces_the_knn_accuracy(
     evaluated = json.loads((out_dir / "metrics.json").read_text())
     assert evaluated["test"]["accuracy"] == expected["test"]["accuracy"]
     assert evaluated["predictions"] == expected["predictions"]
-    assert table_rows(capsys.readouterr().out)[f"{model}:1"][0] == f"{expected['test']['accuracy']:.4f}"
+    assert table_rows(capsys.readouterr().out)[f"{model}:1"][0].startswith(f"{expected['test']['accuracy']:.4f} [")
 
 
 def test_second_run_registers_version_2_and_moves_latest(trained_run: TrainedRun, tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ def test_pretrained_base_trains_head_then_block5_and_resumes_after_a_killed_work
     config = tmp_path / "settings.yaml"
     config.write_text(yaml.safe_dump({
         "cache_dir": str(tmp_path / "cache"), "cluster": {"storage_path": str(storage), "max_failures": 1},
-        "vgg": {"learning_rate": LEARNING_RATE, "fine_tune_learning_rate": FINE_TUNE_LEARNING_RATE},
+        "vgg": {"learning_rate": LEARNING_RATE, "fine_tune_learning_rate": FINE_TUNE_LEARNING_RATE,
+                "schedule": "constant", "warmup_epochs": 0},  # each phase at its own rate, as the test checks
     }))
     with KillTrainWorker(storage, after_epoch=HEAD_EPOCHS + 1) as killer:
         result = run_cli(

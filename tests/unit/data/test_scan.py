@@ -136,3 +136,18 @@ def test_class_folder_without_images_raises_naming_it(tmp_path, contents):
         scan_folder(tmp_path)
 
     assert str(tmp_path / "empty") in str(info.value)
+
+
+def test_a_published_split_is_read_as_one_pool_of_its_classes(tmp_path):
+    touch(tmp_path, "train/ants/a.jpg", "train/bees/b.jpg", "val/ants/c.jpg", "val/bees/d.jpg", "test/bees/e.jpg")
+    classes, files = scan_folder(tmp_path)
+    assert classes == ["ants", "bees"]
+    assert files == [LabelledFile("train/ants/a.jpg", "ants"), LabelledFile("val/ants/c.jpg", "ants"),
+                     LabelledFile("test/bees/e.jpg", "bees"), LabelledFile("train/bees/b.jpg", "bees"),
+                     LabelledFile("val/bees/d.jpg", "bees")]
+
+
+def test_a_class_named_like_a_split_beside_other_classes_stays_a_class(tmp_path):
+    touch(tmp_path, "train/a.jpg", "boat/b.jpg")
+    classes, _ = scan_folder(tmp_path)
+    assert classes == ["boat", "train"]

@@ -9,7 +9,8 @@ import pytest
 
 from imgclf.evaluation.report import ModelScore, comparison_table, write_report
 
-HEADER = "| Model | Accuracy | Precision | Recall | F1 | ROC AUC | ms/image | 5-fold CV accuracy |"
+HEADER = ("| Model | Accuracy [95% CI] | Precision | Recall | F1 | ROC AUC | ECE (raw → calibrated) | ms/image "
+          "| 5-fold CV accuracy | McNemar p vs vgg16 |")
 
 METRICS = {
     "accuracy": 0.95,
@@ -22,13 +23,17 @@ TIMING = {"single_ms": 12.3456, "batch_ms_per_image": 1.5, "batch_size": 32}
 @pytest.fixture
 def vgg() -> ModelScore:
     cv = {"accuracy_mean": 0.97123, "accuracy_std": 0.00814}
-    return ModelScore.from_metrics("vgg16", METRICS, TIMING, cv)
+    calibration = {"temperature": 1.7, "before": {"ece": 0.0712}, "after": {"ece": 0.0123}}
+    test = {**METRICS, "accuracy_ci95": [0.91, 0.98]}
+    return ModelScore.from_metrics("vgg16", {"test": test, "timing": TIMING, "cv": cv, "calibration": calibration})
 
 
 @pytest.fixture
 def knn() -> ModelScore:
     no_auc = {**METRICS, "roc": {**METRICS["roc"], "auc": None}}
-    return ModelScore.from_metrics("knn", no_auc, TIMING, None)
+    score = ModelScore.from_metrics("knn", {"test": no_auc, "timing": TIMING, "cv": None})
+    return score.compared_with("vgg16", {"only_first_correct": 1, "only_second_correct": 9, "p_value": 0.0215,
+                                         "significant": True})
 
 
 def test_from_metrics_takes_macro_scores_and_single_latency(vgg: ModelScore) -> None:
@@ -40,6 +45,9 @@ def test_from_metrics_takes_macro_scores_and_single_latency(vgg: ModelScore) -> 
         f1=0.935,
         roc_auc=0.99,
         ms_per_image=12.3456,
+        accuracy_ci95=(0.91, 0.98),
+        ece_uncalibrated=0.0712,
+        ece=0.0123,
         cv_accuracy_mean=0.97123,
         cv_accuracy_std=0.00814,
     )
@@ -50,19 +58,27 @@ def test_to_dict_is_json_ready(knn: ModelScore) -> None:
     assert json.loads(json.dumps(data)) == data
     assert data["roc_auc"] is None and data["cv_accuracy_mean"] is None
     assert data["model"] == "knn"
+    assert data["versus"] == {"reference": "vgg16", "only_first_correct": 1, "only_second_correct": 9,
+                              "p_value": 0.0215, "significant": True}
 
 
 def test_table_header_and_rows(vgg: ModelScore, knn: ModelScore) -> None:
     lines = comparison_table([vgg, knn]).splitlines()
     assert lines[0] == HEADER
-    assert lines[1].count("---") == 8
-    assert lines[2] == "| vgg16 | 0.9500 | 0.9400 | 0.9300 | 0.9350 | 0.9900 | 12.35 | 0.9712 ± 0.0081 |"
-    assert lines[3] == "| knn | 0.9500 | 0.9400 | 0.9300 | 0.9350 | — | 12.35 | — |"
+    assert lines[1].count("---") == 10
+    assert lines[2] == ("| vgg16 | 0.9500 [0.910, 0.980] | 0.9400 | 0.9300 | 0.9350 | 0.9900 | 0.0712 → 0.0123 | 12.35 "
+                        "| 0.9712 ± 0.0081 | — |")
+    assert lines[3] == "| knn | 0.9500 | 0.9400 | 0.9300 | 0.9350 | — | — | 12.35 | — | **0.0215** |"
+
+
+def test_a_difference_that_is_not_significant_is_not_bold(knn: ModelScore) -> None:
+    plain = knn.compared_with("vgg16", {"p_value": 0.5, "significant": False})
+    assert comparison_table([plain]).splitlines()[2].endswith("| 0.5 |")
 
 
 def test_table_cv_header_follows_fold_count(vgg: ModelScore) -> None:
     header = comparison_table([vgg], cv_folds=3).splitlines()[0]
-    assert header.endswith("| 3-fold CV accuracy |")
+    assert header.endswith("| 3-fold CV accuracy | McNemar p vs reference |")
     assert "5-fold" not in header
 
 

@@ -114,7 +114,8 @@ def test_outcome_to_dict_is_json_ready_without_the_estimator(searched):
     values = searched["dt-pixels"].to_dict()
     assert json.loads(json.dumps(values)) == values
     assert "estimator" not in values
-    assert set(values) == {"name", "kind", "best_params", "cv", "results", "best"}
+    assert set(values) == {"name", "kind", "best_params", "cv", "results", "best", "temperature"}
+    assert values["temperature"] > 0
     assert values["best"]["tree_max_depth"] == values["best_params"]["max_depth"]
 
 

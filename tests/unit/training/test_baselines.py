@@ -40,6 +40,16 @@ def test_folds_shrink_to_the_smallest_class():
 
 def test_same_seed_same_tree(digits_features):
     features, labels = digits_features
-    first = fit_baseline("dt", BaselineSettings(), 7, features, labels)
-    second = fit_baseline("dt", BaselineSettings(), 7, features, labels)
+    first, first_temperature = fit_baseline("dt", BaselineSettings(), 7, features, labels)
+    second, second_temperature = fit_baseline("dt", BaselineSettings(), 7, features, labels)
     np.testing.assert_array_equal(first.predict_proba(features), second.predict_proba(features))
+    assert first_temperature == second_temperature
+
+
+def test_the_temperature_is_fitted_on_answers_to_rows_the_model_did_not_see(digits_features):
+    """A fully grown tree is sure of every training row (probability 1.0); on rows it never saw it is often
+    wrong, so the out-of-fold temperature must soften it (T > 1), which scoring on training rows would not."""
+    features, labels = digits_features
+    tree, temperature = fit_baseline("dt", BaselineSettings(tree_max_depth=None), 7, features, labels)
+    assert tree.predict_proba(features).max(axis=1).min() == 1.0
+    assert temperature > 2.0
