@@ -39,7 +39,7 @@ system-packages:
 
 demo: $(STAMP)
 	test -d $(DEMO_DIR)/digits || $(BIN)/imgclf data digits $(DEMO_DIR)/digits
-	$(BIN)/imgclf train --data $(DEMO_DIR)/digits --name digits --image-size 32 --epochs 6 --optimize int8 \
+	$(BIN)/imgclf train --data $(DEMO_DIR)/digits --name digits --image-size 32 --epochs 15 --optimize int8 \
 		--registry $(DEMO_DIR)/registry --output $(DEMO_DIR)/runs --storage-path $(DEMO_DIR)/ray_results
 	rm -rf $(DEMO_DIR)/predictions
 	$(BIN)/imgclf classify $(DEMO_DIR)/digits --model digits-vgg16 --registry $(DEMO_DIR)/registry \

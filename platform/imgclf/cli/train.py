@@ -20,7 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--features", type=comma_list, help=f"baseline feature sets: {','.join(FEATURE_SETS)} (default: all)")
     train.add_argument("--weights", help="VGG16 base weights: imagenet, none, or a weights file (default: none)")
     train.add_argument("--image-size", type=int, help="model input side in pixels, 32-512 (default: 224)")
-    train.add_argument("--epochs", type=int, help="training epochs (default: 5)")
+    train.add_argument("--epochs", type=int, help="training epochs, at most (default: 15; early stopping may end sooner)")
     train.add_argument("--fine-tune-epochs", type=int, help="extra epochs fine-tuning block5 (pretrained weights only)")
     train.add_argument("--batch-size", type=int, help="training batch size (default: 32)")
     train.add_argument("--learning-rate", type=float, help="Adam learning rate (default: 1e-4)")

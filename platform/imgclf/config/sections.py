@@ -89,7 +89,7 @@ class VGGSettings:
 
     weights: str = "none"
     image_size: int = 224
-    epochs: int = 5
+    epochs: int = 15  # an upper bound: early stopping ends sooner when validation loss stops falling
     batch_size: int = 32
     learning_rate: float = 1e-4
     head_units: int = 256
