@@ -255,7 +255,7 @@ def test_from_yaml_applies_overrides_recursively(tmp_path):
     settings = TrainSettings.from_yaml(path, vgg={"epochs": 7}, seed=11)
 
     assert settings.vgg.epochs == 7
-    assert settings.vgg.image_size == 96
+    assert settings.vgg.image_size == 64
     assert settings.seed == 11
 
 
