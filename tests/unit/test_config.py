@@ -288,5 +288,5 @@ def test_from_yaml_on_a_missing_file_names_it(tmp_path):
 def test_the_shipped_photo_settings_build_and_mirror_only_photos():
     settings = TrainSettings.from_yaml(Path(__file__).resolve().parents[2] / "configs" / "hymenoptera.yaml",
                                        data_dir="photos")
-    assert settings.vgg.augmentation.flip == "horizontal" and settings.vgg.image_size == 96
+    assert settings.vgg.augmentation.flip == "horizontal" and settings.vgg.image_size == 64
     assert TrainSettings(data_dir="digits").vgg.augmentation.flip == "none"
