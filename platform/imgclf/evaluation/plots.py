@@ -45,12 +45,7 @@ def plot_roc(roc: dict, path: str | Path, *, title: str) -> Path:
             continue
         ax.plot(curve["fpr"], curve["tpr"], label=f"{label} (AUC = {curve['auc']:.3f})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Chance")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("False positive rate")
-    ax.set_ylabel("True positive rate")
-    ax.set_title(title)
-    ax.legend(loc="lower right")
+    _unit_square(ax, "False positive rate", "True positive rate", title, legend="lower right")
     return _save(fig, path)
 
 
@@ -62,12 +57,7 @@ def plot_reliability(calibration: Mapping, path: str | Path, *, title: str) -> P
         bins = calibration[key]["bins"]
         ax.plot([row["confidence"] for row in bins], [row["accuracy"] for row in bins], marker="o",
                 label=f"{name}, ECE = {calibration[key]['ece']:.4f}")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("Mean confidence in bin")
-    ax.set_ylabel("Accuracy in bin")
-    ax.set_title(title)
-    ax.legend(loc="upper left")
+    _unit_square(ax, "Mean confidence in bin", "Accuracy in bin", title, legend="upper left")
     return _save(fig, path)
 
 
@@ -86,6 +76,16 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path: str | Pat
             ax.legend()
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def _unit_square(ax: plt.Axes, xlabel: str, ylabel: str, title: str, *, legend: str) -> None:
+    """Axes over [0, 1] × [0, 1] (a little headroom on top), labelled, titled, with the legend at `legend`."""
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc=legend)
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
