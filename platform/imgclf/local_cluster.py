@@ -28,6 +28,7 @@ from typing import Iterator, Sequence
 import psutil
 
 from imgclf.errors import ConfigError
+from imgclf.observability import RULES_FILE
 
 LOG = logging.getLogger("imgclf")
 
@@ -217,11 +218,14 @@ def start_worker(
     return temp_dir
 
 
-def prometheus_config(head: HeadNode, *, scrape_interval_s: int = 5) -> str:
-    """A prometheus.yml scraping every node of the cluster through Ray's service-discovery file."""
+def prometheus_config(head: HeadNode, *, scrape_interval_s: int = 5, rule_files: Sequence[Path] = (RULES_FILE,)) -> str:
+    """A prometheus.yml scraping every node of the cluster through Ray's service-discovery file and loading
+    `rule_files` (by absolute path; by default imgclf's recording and alerting rules)."""
+    rules = "".join(f"  - '{Path(path).resolve()}'\n" for path in rule_files)
     return (
         f"global:\n  scrape_interval: {scrape_interval_s}s\n  evaluation_interval: {scrape_interval_s}s\n"
-        "scrape_configs:\n  - job_name: ray\n    file_sd_configs:\n"
+        + (f"rule_files:\n{rules}" if rules else "")
+        + "scrape_configs:\n  - job_name: ray\n    file_sd_configs:\n"
         f"      - files: ['{head.service_discovery_file}']\n"
     )
 

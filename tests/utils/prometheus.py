@@ -2,6 +2,7 @@
 
 `ray_scrape_config(head.temp_dir)` is the documented way to scrape a Ray cluster: Prometheus' file-based
 service discovery over the `prom_metrics_service_discovery.json` that Ray writes in its session folder.
+`prometheus(..., rule_files=[path])` loads recording and alerting rules; `rules()` and `alerts()` read them back.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 
@@ -41,12 +42,14 @@ def static_scrape_config(targets: list[str], *, job_name: str = "static") -> dic
 
 
 @contextlib.contextmanager
-def prometheus(*scrape_configs: dict[str, Any], scrape_interval: str = "1s") -> Iterator[str]:
-    """Start `prometheus` with these scrape configs and its own storage folder, wait until it is ready, yield its
-    URL (http://127.0.0.1:PORT), and stop it after."""
+def prometheus(*scrape_configs: dict[str, Any], scrape_interval: str = "1s",
+               rule_files: Sequence[str | Path] = ()) -> Iterator[str]:
+    """Start `prometheus` with these scrape configs, `rule_files` (evaluated every `scrape_interval`) and its own
+    storage folder, wait until it is ready, yield its URL (http://127.0.0.1:PORT), and stop it after."""
     config = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval,
                    "scrape_timeout": scrape_interval},
+        **({"rule_files": [str(Path(path).resolve()) for path in rule_files]} if rule_files else {}),
         "scrape_configs": list(scrape_configs),
     }
     with tempfile.TemporaryDirectory(prefix="imgclf-prometheus-") as folder:
@@ -107,3 +110,30 @@ def wait_for_query(url: str, promql: str, until: Callable[[list[dict[str, Any]]]
 def targets(url: str) -> list[dict[str, Any]]:
     """The active scrape targets with their health and last error."""
     return api_get(url, "targets", state="active")["activeTargets"]
+
+
+def rules(url: str) -> list[dict[str, Any]]:
+    """Every rule Prometheus loaded, groups flattened: {"name", "type" (recording | alerting), "query", "health"
+    (ok | err | unknown before its first evaluation), "lastError", "state" and "alerts" for alerting rules}."""
+    return [rule for group in api_get(url, "rules")["groups"] for rule in group["rules"]]
+
+
+def alerts(url: str) -> list[dict[str, Any]]:
+    """The active alerts: {"labels": {"alertname", ...}, "state" (pending | firing), "value", "annotations"}."""
+    return api_get(url, "alerts")["alerts"]
+
+
+def wait_for_alert(url: str, name: str, *, state: str = "firing", timeout_s: float = 90.0,
+                   between: Callable[[], object] = lambda: None) -> dict[str, Any]:
+    """Poll until an alert `name` is in `state`; it, or TimeoutError naming the active alerts last seen.
+    `between()` runs before each poll (e.g. to keep sending the traffic that provokes the alert)."""
+    deadline, last = time.monotonic() + timeout_s, []
+    while time.monotonic() < deadline:
+        between()
+        last = alerts(url)
+        found = [alert for alert in last if alert["labels"].get("alertname") == name and alert["state"] == state]
+        if found:
+            return found[0]
+        time.sleep(POLL_S)
+    active = [(alert["labels"].get("alertname"), alert["state"]) for alert in last]
+    raise TimeoutError(f"alert {name} was not {state} within {timeout_s:.0f} s; active alerts: {active}")

@@ -14,6 +14,7 @@ from imgclf.local_cluster import (
     start_cluster,
     stop_cluster,
 )
+from imgclf.observability import DASHBOARD_FILE, RULES_FILE
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -67,6 +68,7 @@ def cluster_summary(cluster: LocalCluster) -> str:
         f"  address    {head.address}        (ray.init / imgclf classify --address / ray start --address)",
         f"  dashboard  {head.dashboard_url}   (Jobs API: imgclf jobs submit --address, serve deploy --address)",
         f"  metrics    http://{head.address.rsplit(':', 1)[0]}:{head.metrics_port}/metrics",
-        f"  prometheus prometheus --config.file={cluster.prometheus_file}",
+        f"  prometheus prometheus --config.file={cluster.prometheus_file}   (loads imgclf's rules: {RULES_FILE})",
+        f"  grafana    import {DASHBOARD_FILE}",
         "  stop       imgclf cluster down",
     ])

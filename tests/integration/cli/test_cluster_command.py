@@ -8,9 +8,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from imgclf.local_cluster import HeadNode, head_processes
+from imgclf.observability import RULES_FILE
 from utils.ray_head import VENV_BIN, free_port, venv_env
+from utils.system_binaries import require_binary
 
 pytestmark = pytest.mark.slow
 
@@ -19,6 +22,15 @@ def imgclf(*argv: object, state: Path) -> subprocess.CompletedProcess:
     env = {**venv_env(), "IMGCLF_CLUSTER_STATE": str(state)}
     return subprocess.run([str(VENV_BIN / "imgclf"), *map(str, argv)], capture_output=True, text=True, env=env,
                           timeout=300)
+
+
+def assert_prometheus_config_loads_the_rules(config: Path) -> None:
+    """The written prometheus.yml names imgclf's rules file by absolute path, and promtool accepts both."""
+    assert yaml.safe_load(config.read_text())["rule_files"] == [str(RULES_FILE.resolve())]
+    done = subprocess.run([require_binary("promtool", "prometheus"), "check", "config", str(config)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "rules found" in done.stdout + done.stderr
 
 
 def test_up_status_down(tmp_path: Path) -> None:
@@ -34,6 +46,8 @@ def test_up_status_down(tmp_path: Path) -> None:
         assert f"dashboard  http://127.0.0.1:{dashboard}" in up.stdout
         assert f"prometheus prometheus --config.file={head.temp_dir / 'prometheus.yml'}" in up.stdout
         assert "job_name: ray" in (head.temp_dir / "prometheus.yml").read_text()
+        assert_prometheus_config_loads_the_rules(head.temp_dir / "prometheus.yml")
+        assert f"loads imgclf's rules: {RULES_FILE}" in up.stdout
         assert len(recorded["workers"]) == 1 and Path(recorded["workers"][0]).is_dir()
 
         again = imgclf("cluster", "up", state=state)
