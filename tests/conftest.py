@@ -25,13 +25,13 @@ def ray_cluster():
 
     import ray
 
-    from imgclf.cluster import WORKER_ENV
+    from imgclf.cluster import RUNTIME_ENV
 
     if ray.is_initialized():
         yield ray
         return
     temp_dir = tempfile.mkdtemp(prefix="imgclf-ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, runtime_env={"env_vars": WORKER_ENV})
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir, runtime_env=RUNTIME_ENV)
     try:
         yield ray
     finally:

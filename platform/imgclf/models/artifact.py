@@ -36,7 +36,7 @@ VARIANTS_DIR = "variants"  # compiled variants, one folder each: variants/openvi
 
 def save_keras_artifact(folder: Path, model: keras.Model, card: ModelCard) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    without_optimizer(model).save(folder / KERAS_FILE)
+    save_network(model, folder / KERAS_FILE)
     write_card(folder, card)
 
 
@@ -46,15 +46,20 @@ def save_estimator_artifact(
     folder.mkdir(parents=True, exist_ok=True)
     joblib.dump(estimator, folder / ESTIMATOR_FILE)
     if isinstance(features, EmbeddingFeatures):
-        without_optimizer(features.model).save(folder / EXTRACTOR_FILE)
+        save_network(features.model, folder / EXTRACTOR_FILE)
     write_card(folder, card.replace(features=features.to_dict()))
 
 
-def without_optimizer(model: keras.Model) -> keras.Model:
-    """The same layers as an uncompiled model, so the saved file holds no optimizer state."""
+def save_network(model: keras.Model, path: Path) -> None:
+    """The layers as an uncompiled model (no optimizer state) in Keras' native `.keras` format.
+
+    The format is named, not inferred from the suffix: tf_keras keeps its "native format on" switch per thread
+    and leaves it off after a first save in any thread but the main one, so a second save from a worker thread
+    (baselines train in one) would silently write legacy HDF5 under the `.keras` name.
+    """
     from imgclf.models.keras_api import keras  # noqa: F811 - TensorFlow loads only where a Keras model is used
 
-    return keras.Model(model.inputs, model.outputs, name=model.name)
+    keras.Model(model.inputs, model.outputs, name=model.name).save(path, save_format="keras_v3")
 
 
 def network_file(card: ModelCard) -> str | None:

@@ -103,8 +103,16 @@ def shard_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([b["image"] for b in batches]), np.concatenate([b["label"] for b in batches])
 
 
+def console_for_imgclf() -> None:
+    """A Ray Train worker's console: imgclf's lines (one per epoch) and every library's warnings, not Ray Train's
+    per-report INFO notices (whose logger sits outside `ray.train`, beyond its LoggingConfig)."""
+    logging.getLogger("imgclf").setLevel(logging.INFO)
+    logging.getLogger().setLevel(logging.WARNING)
+
+
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """Runs in every Ray Train worker: this worker's shards, MultiWorkerMirroredStrategy, the shared loop."""
+    console_for_imgclf()
     configure_tensorflow(config["cpus_per_worker"])
     keras.utils.set_random_seed(config["seed"])
     settings = build_dataclass(VGGSettings, config["vgg"], "vgg.")
@@ -157,6 +165,8 @@ def train_vgg16_on_ray(
             name=run_name,
             storage_path=storage_path(settings.cluster),
             failure_config=ray.train.FailureConfig(max_failures=settings.cluster.max_failures),
+            # Checkpoint and report notices stay in Ray Train's log files; the console gets one line per epoch.
+            logging_config=ray.train.LoggingConfig(log_level="WARNING"),
         ),
         datasets=datasets,
     )

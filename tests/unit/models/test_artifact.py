@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import warnings
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -164,6 +167,31 @@ def test_embedding_baseline_artifact_predicts_exactly_like_the_estimator(
     assert (tmp_path / EXTRACTOR_FILE).is_file()
     assert isinstance(loaded.features, EmbeddingFeatures)
     assert np.array_equal(loaded.predict_batch(new_images), expected.predict_batch(new_images))
+
+
+def test_networks_saved_from_a_worker_thread_stay_in_the_native_format(vgg: keras.Model, architecture: VGGArchitecture,
+                                                                       tmp_path: Path) -> None:
+    """Baselines save from a worker thread, where tf_keras turns its native format off after the first save:
+    every save still writes a `.keras` zip archive, and without the legacy-HDF5 warning."""
+    features = EmbeddingFeatures(embedding_model(vgg))
+    estimator, _ = fitted_baseline("knn", 0, features)
+    folders = [tmp_path / f"model-{index}" for index in range(3)]
+
+    def save_all() -> None:
+        save_keras_artifact(folders[0], vgg, vgg_card(architecture))
+        for folder in folders[1:]:
+            save_estimator_artifact(folder, estimator, features,
+                                    baseline_card("knn", weights_source="none", pretrained=False))
+
+    with warnings.catch_warnings(record=True) as caught, ThreadPoolExecutor(max_workers=1) as thread:
+        warnings.simplefilter("always")
+        thread.submit(save_all).result()
+
+    saved = [folders[0] / KERAS_FILE] + [folder / EXTRACTOR_FILE for folder in folders[1:]]
+    assert all(zipfile.is_zipfile(path) for path in saved), [path for path in saved if not zipfile.is_zipfile(path)]
+    assert not [w for w in caught if "HDF5" in str(w.message)]
+    assert np.array_equal(load_classifier(folders[2]).predict_batch(blocky_images(1, 4)),
+                          load_classifier(folders[1]).predict_batch(blocky_images(1, 4)))
 
 
 def test_model_json_records_versions_and_the_weights_source(seed: int, tmp_path: Path) -> None:
