@@ -44,7 +44,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO_DIR)/predictions
 	$(BIN)/imgclf classify $(DEMO_DIR)/digits --model digits-vgg16 --registry $(DEMO_DIR)/registry \
 		--output $(DEMO_DIR)/predictions --show 10
-	$(BIN)/imgclf serve --config serve_config.yaml --registry $(DEMO_DIR)/registry --model digits-vgg16 \
+	$(BIN)/imgclf serve --config serve_config.yaml --registry $(DEMO_DIR)/registry --model 'digits-*' \
 		--examples $(DEMO_DIR)/digits
 
 test: $(STAMP) system-packages

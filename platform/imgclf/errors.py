@@ -74,5 +74,9 @@ class ModelNotLoadedError(ImgclfError):
     """A serving replica was asked to classify before its user_config named a model."""
 
 
+class ModelNotServedError(ImgclfError):
+    """A request named a model that the serving deployment does not serve."""
+
+
 class ArtifactError(RegistryError):
     """A model folder's card (model.json) cannot be read, or names a field that is unknown or leaves one out."""

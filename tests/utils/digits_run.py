@@ -14,6 +14,10 @@ RUN_NAME = "digits"
 VGG_MODEL = "digits-vgg16"
 BASELINE_MODELS = ("digits-knn-pixels", "digits-dt-pixels", "digits-knn-embeddings", "digits-dt-embeddings")
 MODEL_NAMES = (VGG_MODEL, *BASELINE_MODELS)
+# The serving tests' app serves these beside the VGG16 (its default): a baseline on pixels and one on the VGG16
+# embeddings, for the routes and the page that choose or compare models.
+SERVED_BASELINES = ("digits-knn-pixels", "digits-dt-embeddings")
+SERVED_MODELS = (VGG_MODEL, *SERVED_BASELINES)
 BAD_CLASS = "3"
 TRUNCATED_PNG = f"{BAD_CLASS}/digit_truncated.png"
 TEXT_AS_JPG = f"{BAD_CLASS}/notes.jpg"

@@ -27,7 +27,7 @@ class ServeApp:
     head: HeadNode
 
 
-def test_config(*, port: int, registry: Path, model: str, examples_dir: Path | None = None,
+def test_config(*, port: int, registry: Path, model: str | list[str], examples_dir: Path | None = None,
                 classifier: dict[str, Any] | None = None, classifier_user_config: dict[str, Any] | None = None,
                 api_user_config: dict[str, Any] | None = None, env_vars: dict[str, str] | None = None) -> dict[str, Any]:
     """serve_config.yaml with the test's port, model and registry, and the given overrides."""

@@ -23,7 +23,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         allow_abbrev=False,
     )
     serve.add_argument("--config", type=Path, default=Path("serve_config.yaml"), help="default: %(default)s")
-    serve.add_argument("--model", help="NAME, NAME:VERSION or NAME:ALIAS (default: the config's)")
+    serve.add_argument("--model", help="NAME, NAME:VERSION or NAME:ALIAS, a comma list of them, or PREFIX* for every "
+                                       "model whose name starts with PREFIX (a run's: digits-*); the first is the "
+                                       "default (default: the config's)")
     serve.add_argument("--registry", help="registry root (default: the config's)")
     serve.add_argument("--host", help="HTTP bind address (default: the config's, 127.0.0.1)")
     serve.add_argument("--port", type=positive_int, help="HTTP port (default: the config's, 8000)")
@@ -38,7 +40,9 @@ def serve_model(args: argparse.Namespace) -> int:
 
     registry = absolute(args.registry) if args.registry else None
     examples = str(Path(args.examples).resolve()) if args.examples else None
-    config = with_overrides(read_serve_config(args.config), model=args.model, registry=registry, host=args.host,
+    models = [reference.strip() for reference in args.model.split(",")] if args.model else []
+    config = with_overrides(read_serve_config(args.config), model=models[0] if len(models) == 1 else models or None,
+                            registry=registry, host=args.host,
                             port=args.port, examples_dir=examples)
     url = api_url(config)
     if args.address:
@@ -76,7 +80,7 @@ def serving_banner(url: str, model: str, head: Any, example: str) -> str:
         f"serving {model}",
         f"  API       {url}/v1/classify   (OpenAPI: {url}/docs)",
         f"  try it    curl -F file=@{example} '{url}/v1/classify?top_k=3'",
-        f"  page      {url}/ui/",
+        f"  page      {url}/ui/   (Compare: every served model on one image)",
         f"  metrics   http://127.0.0.1:{head.metrics_port}/metrics   (Prometheus targets: {head.service_discovery_file})",
         f"  dashboard {head.dashboard_url}",
         "Ctrl-C stops everything started here.",

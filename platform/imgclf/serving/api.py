@@ -1,6 +1,6 @@
 """The HTTP face of the model: a FastAPI ingress deployment in front of the Classifier, with the Gradio page.
 
-Routes: POST /v1/classify, GET /v1/models, GET /healthz, GET /readyz, the OpenAPI docs at /docs and the page
+Routes: POST /v1/classify (`?model=` one of the served models), GET /v1/models, GET /healthz, GET /readyz, the OpenAPI docs at /docs and the page
 at /ui/. Errors are JSON `{"error": {"code", "message"}}`; bad input gets a 4xx, overload a 503 with
 Retry-After, never a 500. With $IMGCLF_API_TOKEN set every route but the probes wants
 `Authorization: Bearer <token>`; with $IMGCLF_UI_PASSWORD set the page asks for user `imgclf` and that password.
@@ -26,7 +26,7 @@ from ray.serve.handle import DeploymentHandle
 from imgclf import __version__
 from imgclf.data.decode import decode_image
 from imgclf.data.transforms import resize_image
-from imgclf.errors import ImageDecodeError, ModelNotLoadedError
+from imgclf.errors import ImageDecodeError, ModelNotLoadedError, ModelNotServedError
 from imgclf.models.prediction import Prediction
 from imgclf.serving.http_errors import CLASSIFIER_FAILURES, ApiError, classifier_failure, decode_failure
 from imgclf.serving.inference_protocol import add_inference_protocol, is_protocol_path, protocol_error
@@ -82,6 +82,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": description}
     for status, description in {
         400: "not an image we can read, or a bad parameter", 401: "missing or wrong bearer token",
+        404: "no served model by that name",
         413: "body over the size limit", 415: "not an image content type or format", 503: "overloaded or no model",
     }.items()
 }
@@ -112,7 +113,7 @@ def build_api(ingress: "ApiIngress") -> FastAPI:
         return response
 
     api.post("/v1/classify", response_model=Classification, openapi_extra=IMAGE_BODY,
-             responses={code: ERROR_RESPONSES[code] for code in (400, 413, 415, 503)})(ingress.classify)
+             responses={code: ERROR_RESPONSES[code] for code in (400, 404, 413, 415, 503)})(ingress.classify)
     api.get("/v1/models", responses={503: ERROR_RESPONSES[503]})(ingress.models)
     api.get("/healthz")(ingress.healthz)
     api.get("/readyz", responses={503: ERROR_RESPONSES[503]})(ingress.readyz)
@@ -161,7 +162,7 @@ class ApiIngress:
         self.classifier = classifier
         self.config = ApiConfig.from_mapping({})
         self.examples_dir = examples_dir
-        self.input_size: int | None = None  # the served model's input size, learnt from its answers
+        self.input_sizes: dict[str | None, int] = {}  # each model's input size (None: the default's), from answers
         self.last_model: str | None = None  # `name:version` of the latest answer
 
     def __serve_build_asgi_app__(self) -> FastAPI:
@@ -173,29 +174,34 @@ class ApiIngress:
 
         api = build_api(self)
         backend = PageBackend(self)
-        page = build_page(backend.classify, backend.describe, examples=example_images(self.examples_dir),
-                          top_k=self.config.default_top_k)
+        page = build_page(backend.classify, backend.describe, compare=backend.compare,
+                          examples=example_images(self.examples_dir), top_k=self.config.default_top_k)
         password = self.config.ui_password
         return gr.mount_gradio_app(api, page, path=UI_PATH, auth=[(UI_USER, password)] if password else None)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         self.config = ApiConfig.from_mapping(user_config)
 
-    def prepare(self, data: bytes, source: str) -> np.ndarray:
+    def prepare(self, data: bytes, source: str, model: str | None = None) -> np.ndarray:
         """Bytes → RGB array at the model's input size (the same resize `imgclf predict` applies)."""
         try:
             image = decode_image(data, source=source, limits=self.config.limits)
         except ImageDecodeError as exc:
             raise decode_failure(exc) from exc
-        return resize_image(image, self.input_size) if self.input_size else image
+        size = self.input_sizes.get(model)
+        return resize_image(image, size) if size else image
 
-    async def predict(self, image: np.ndarray, k: int) -> Prediction:
-        """The Classifier's Prediction with the top `k`; a replica that died mid-request is replaced by another one up to
-        `replica_retries` times; 503 with Retry-After when it is overloaded or no replica is left."""
+    async def predict(self, image: np.ndarray, k: int, model: str | None = None) -> Prediction:
+        """The Prediction of `model` (default: the first served) with the top `k`; 404 for a model not served; a
+        replica that died mid-request is replaced by another one up to `replica_retries` times; 503 with
+        Retry-After when it is overloaded or no replica is left."""
         for attempt in range(self.config.replica_retries + 1):
             try:
-                answer = await self.classifier.classify.remote(image, k)
+                answer = await self.classifier.classify.remote(image, k, model)
                 break
+            except ModelNotServedError as exc:
+                cause = getattr(exc, "cause", None) or exc  # Ray's error from the replica wraps ours
+                raise ApiError(404, "model_not_found", str(cause)) from exc
             except RayActorError as exc:
                 if attempt == self.config.replica_retries:
                     raise classifier_failure(exc, self.config.retry_after_s) from exc
@@ -203,26 +209,30 @@ class ApiIngress:
                             type(exc).__name__)
             except CLASSIFIER_FAILURES as exc:
                 raise classifier_failure(exc, self.config.retry_after_s) from exc
-        self.input_size, prediction = answer["input_size"], answer["prediction"]
+        self.input_sizes[model], prediction = answer["input_size"], answer["prediction"]
         self.last_model = f"{prediction.model_name}:{prediction.model_version}"
         return prediction
 
-    async def classify(self, request: Request, top_k: int | None = Query(None, ge=1, le=10_000)) -> dict[str, Any]:
+    async def classify(
+        self, request: Request, top_k: int | None = Query(None, ge=1, le=10_000),
+        model: str | None = Query(None, description="a served model's name (GET /v1/models); default: the first"),
+    ) -> dict[str, Any]:
         """Classify one image: a multipart `file` part, or the image itself as the body."""
         k = top_k or self.config.default_top_k
         if k > self.config.max_top_k:
             raise ApiError(400, "bad_request", f"top_k must be at most {self.config.max_top_k}; got {k}")
         data = await image_bytes(request, self.config.max_body_bytes)
-        image = await asyncio.to_thread(self.prepare, data, "upload")
-        prediction = await self.predict(image, k)
+        image = await asyncio.to_thread(self.prepare, data, "upload", model)
+        prediction = await self.predict(image, k, model)
         return prediction.to_dict()
 
     async def models(self) -> dict[str, Any]:
-        """The served model: name, version, labels, input size, weights source and its evaluation metrics."""
-        described = await self.classifier.describe.remote()
-        if described is None:
+        """Every served model, the default first: name, version, labels, input size, weights source and its
+        evaluation metrics."""
+        described = await self.classifier.describe_all.remote()
+        if not described:
             raise classifier_failure(ModelNotLoadedError(), self.config.retry_after_s)
-        return {"models": [described]}
+        return {"models": described}
 
     async def healthz(self) -> dict[str, str]:
         """Liveness: the HTTP server answers."""

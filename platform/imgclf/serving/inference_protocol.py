@@ -79,13 +79,13 @@ class InferenceProtocol:
         return {"ready": True}
 
     async def served(self, name: str, version: str | None) -> dict[str, Any]:
-        """The served model's description when `name` (and `version`, if given) name it; 404 otherwise."""
-        described = (await self.ingress.models())["models"][0]
-        if name != described["name"] or version not in (None, described["version"]):
+        """The description of the served model called `name` (at `version`, if given); 404 otherwise."""
+        served = (await self.ingress.models())["models"]
+        described = next((model for model in served if model["name"] == name), None)
+        if described is None or version not in (None, described["version"]):
             asked = f"{name}" + (f" version {version}" if version is not None else "")
-            raise ApiError(404, "model_not_found",
-                           f"model {asked} is not served here; this server serves "
-                           f"{described['name']} version {described['version']}")
+            listing = ", ".join(f"{model['name']} version {model['version']}" for model in served)
+            raise ApiError(404, "model_not_found", f"model {asked} is not served here; this server serves {listing}")
         return described
 
     async def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
@@ -110,19 +110,19 @@ class InferenceProtocol:
         body = await read_limited_body(request, config.max_infer_body_bytes)
         header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
         images = input_images(header, binary, config.max_images_per_request, config.max_body_bytes)
-        prepared = await asyncio.gather(*(self.prepare(index, data) for index, data in enumerate(images)))
+        prepared = await asyncio.gather(*(self.prepare(index, data, name) for index, data in enumerate(images)))
         labels = described["labels"]
-        predictions = await asyncio.gather(*(self.ingress.predict(image, len(labels)) for image in prepared))
+        predictions = await asyncio.gather(*(self.ingress.predict(image, len(labels), name) for image in prepared))
         outputs = [output_tensor(spec, predictions, labels) for spec in requested_outputs(header)]
         answer = {"model_name": predictions[0].model_name, "model_version": predictions[0].model_version,
                   **({"id": header["id"]} if "id" in header else {})}
         return tensors_response(answer, outputs)
 
 
-    async def prepare(self, index: int, data: bytes):
-        """One image decoded and sized as `/v1` does it; a failure names the image by its index."""
+    async def prepare(self, index: int, data: bytes, model: str):
+        """One image decoded and sized for `model` as `/v1` does it; a failure names the image by its index."""
         try:
-            return await asyncio.to_thread(self.ingress.prepare, data, f"image {index}")
+            return await asyncio.to_thread(self.ingress.prepare, data, f"image {index}", model)
         except ApiError as exc:
             raise ApiError(exc.status, exc.code, f"image {index}: {exc.message}", exc.headers) from exc
 

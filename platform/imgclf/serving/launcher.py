@@ -36,7 +36,7 @@ def deployment(config: dict[str, Any], name: str) -> dict[str, Any]:
     raise ConfigError(f"the serve config has no deployment named {name!r}")
 
 
-def with_overrides(config: dict[str, Any], *, model: str | None = None, registry: str | None = None,
+def with_overrides(config: dict[str, Any], *, model: str | list[str] | None = None, registry: str | None = None,
                    host: str | None = None, port: int | None = None, examples_dir: str | None = None) -> dict[str, Any]:
     """A copy of the config with the given values replaced (None keeps the config's value)."""
     config = copy.deepcopy(config)

@@ -1,8 +1,16 @@
-"""The Classifier deployment: one model per replica, loaded from the registry, requests batched with @serve.batch.
+"""The Classifier deployment: the configured models in every replica, loaded from the registry, requests batched
+with @serve.batch.
 
-Its `user_config` (a ClassifierConfig) names the model; changing it in serve_config.yaml and redeploying calls
-`reconfigure` on the running replicas, which load the new version next to the old one and switch over between
-batches, so no request is dropped.
+Its `user_config` (a ClassifierConfig) names the models (the first is the default); changing it in
+serve_config.yaml and redeploying calls `reconfigure` on the running replicas, which load the new set next to
+the old one and switch over between batches, so no request is dropped. A batch may mix models: each model
+classifies its own images of the batch in one call.
+
+Every replica holds every model, rather than Ray Serve's model multiplexing (one model per request routed to the
+replicas holding it, loaded on demand): the models of a run are small next to a replica's memory, a request for
+any model never waits for a load, and batching stays one `@serve.batch` queue per replica (a batched multiplexed
+method saw one request's model id for the whole batch until ray#59334 fixed ray#56633, and a mixed batch is
+split again there anyway). README: Serving several models.
 """
 
 from __future__ import annotations
@@ -17,10 +25,10 @@ import numpy as np
 from ray import serve
 from ray.serve import metrics
 
-from imgclf.errors import ModelNotLoadedError
+from imgclf.errors import ConfigError, ModelNotLoadedError, ModelNotServedError
 from imgclf.models.classifier import Classifier
 from imgclf.models.prediction import Prediction
-from imgclf.serving.settings import ClassifierConfig
+from imgclf.serving.settings import MODEL_PATTERN_SUFFIX, ClassifierConfig, expand_references
 
 LOG = logging.getLogger("imgclf.serving")
 MODEL_INFO_REFRESH_S = 5.0  # Ray drops a gauge some 20-30 s after its last set(): keep setting it
@@ -50,17 +58,24 @@ class LoadedModel:
         }
 
 
-def load_model(config: ClassifierConfig) -> LoadedModel:
-    """Resolve and load the configured model (slow: runs off the event loop)."""
+def load_models(config: ClassifierConfig) -> dict[str, LoadedModel]:
+    """Resolve and load the configured models, by name, the default first (slow: runs off the event loop)."""
     from imgclf.models.artifact import load_classifier
     from imgclf.registry import Registry
+
     registry = Registry(config.registry)
-    name, version = registry.resolve(config.model)
-    folder = registry.local_path(f"{name}:{version}")
-    metrics_file = folder / "metrics.json"
-    evaluation = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    classifier = load_classifier(folder, backend=config.backend, precision=config.precision)
-    return LoadedModel(name, version, classifier, evaluation)
+    patterns = any(ref.endswith(MODEL_PATTERN_SUFFIX) for ref in config.references)
+    loaded: dict[str, LoadedModel] = {}
+    for reference in expand_references(config.references, registry.list_models() if patterns else []):
+        name, version = registry.resolve(reference)
+        if name in loaded:
+            raise ConfigError(f"Classifier user_config.model names {name} twice ({reference})")
+        folder = registry.local_path(f"{name}:{version}")
+        metrics_file = folder / "metrics.json"
+        evaluation = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+        classifier = load_classifier(folder, backend=config.backend, precision=config.precision)
+        loaded[name] = LoadedModel(name, version, classifier, evaluation)
+    return loaded
 
 
 @serve.deployment(name="Classifier", max_ongoing_requests=16)
@@ -68,57 +83,79 @@ class ClassifierReplica:
     """Model-sized RGB uint8 images in, class probabilities out, batched across concurrent requests."""
 
     def __init__(self) -> None:
-        self.model: LoadedModel | None = None
+        self.models: dict[str, LoadedModel] = {}  # by name, the default first
         self.confidence = metrics.Histogram(
             "imgclf_prediction_confidence", description="Top-1 probability of each prediction (a drift signal).",
             boundaries=CONFIDENCE_BUCKETS, tag_keys=("model",),
         )
         self.model_info = metrics.Gauge(
-            "imgclf_model_info", description="1 for the model version this replica serves.", tag_keys=("name", "version"),
+            "imgclf_model_info", description="1 for each model version this replica serves.", tag_keys=("name", "version"),
         )
         self.model_info_task: asyncio.Task | None = None
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         config = ClassifierConfig.from_mapping(user_config)
-        loaded = await asyncio.to_thread(load_model, config)
+        loaded = await asyncio.to_thread(load_models, config)
         self.classify_batch.set_max_batch_size(config.max_batch_size)
         self.classify_batch.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
-        previous, self.model = self.model, loaded
-        if previous is not None and (previous.name, previous.version) != (loaded.name, loaded.version):
-            self.model_info.set(0, tags={"name": previous.name, "version": previous.version})
+        previous, self.models = self.models, loaded
+        served = {(model.name, model.version) for model in loaded.values()}
+        for model in previous.values():
+            if (model.name, model.version) not in served:
+                self.model_info.set(0, tags={"name": model.name, "version": model.version})
         if self.model_info_task is None:
             self.model_info_task = asyncio.get_running_loop().create_task(self.keep_model_info())
-        LOG.info("serving %s:%s (batches up to %d)", loaded.name, loaded.version, config.max_batch_size)
+        LOG.info("serving %s (batches up to %d)", ", ".join(f"{m.name}:{m.version}" for m in loaded.values()),
+                 config.max_batch_size)
 
     async def keep_model_info(self) -> None:
-        """imgclf_model_info{name, version} = 1 for the served model, refreshed for as long as the replica lives."""
+        """imgclf_model_info{name, version} = 1 for each served model, refreshed for as long as the replica lives."""
         while True:
-            if self.model is not None:
-                self.model_info.set(1, tags={"name": self.model.name, "version": self.model.version})
+            for model in self.models.values():
+                self.model_info.set(1, tags={"name": model.name, "version": model.version})
             await asyncio.sleep(MODEL_INFO_REFRESH_S)
 
-    def describe(self) -> dict[str, Any] | None:
-        """The served model's description, or None before a model is loaded."""
-        return self.model.describe() if self.model else None
+    def served(self, name: str | None) -> LoadedModel:
+        """The model called `name`, or the default one for None."""
+        if not self.models:
+            raise ModelNotLoadedError("no model loaded: the Classifier's user_config names none")
+        if name is None:
+            return next(iter(self.models.values()))
+        if name not in self.models:
+            raise ModelNotServedError(f"this deployment does not serve a model {name!r}; it serves "
+                                      f"{', '.join(self.models)}")
+        return self.models[name]
 
-    async def classify(self, image: np.ndarray, k: int) -> dict[str, Any]:
-        """{"prediction": the image's Prediction with its top k, "input_size": the model's input side}."""
-        return await self.classify_batch(image, k)
+    def describe(self, model: str | None = None) -> dict[str, Any] | None:
+        """One served model's description (the default's for None), or None before a model is loaded."""
+        return self.served(model).describe() if self.models else None
+
+    def describe_all(self) -> list[dict[str, Any]]:
+        """Every served model's description, the default first."""
+        return [model.describe() for model in self.models.values()]
+
+    async def classify(self, image: np.ndarray, k: int, model: str | None = None) -> dict[str, Any]:
+        """{"prediction": the image's Prediction by `model` (default: the first) with its top k, "input_size": that
+        model's input side}."""
+        return await self.classify_batch(image, k, self.served(model).name)
 
     @serve.batch(max_batch_size=ClassifierConfig.max_batch_size,
                  batch_wait_timeout_s=ClassifierConfig.batch_wait_timeout_s)  # until reconfigure sets the config's
-    async def classify_batch(self, images: list[np.ndarray], ks: list[int]) -> list[dict[str, Any]]:
-        model = self.model  # one version for the whole batch, even while a reconfigure swaps it
-        if model is None:
-            raise ModelNotLoadedError("no model loaded: the Classifier's user_config names none")
-        probabilities = await asyncio.to_thread(model.classifier.predict_proba, images)
-        tags = {"model": f"{model.name}:{model.version}"}
-        for row in probabilities:
-            self.confidence.observe(float(row.max()), tags=tags)
-        labels = model.classifier.labels
-        return [
-            {"prediction": Prediction.from_probabilities(row, labels, k, model_name=model.name,
-                                                         model_version=model.version),
-             "input_size": model.classifier.input_size}
-            for row, k in zip(probabilities, ks)
-        ]
+    async def classify_batch(self, images: list[np.ndarray], ks: list[int], names: list[str]) -> list[dict[str, Any]]:
+        models = self.models  # one set of versions for the whole batch, even while a reconfigure swaps it
+        answers: list[dict[str, Any] | None] = [None] * len(images)
+        for name in dict.fromkeys(names):  # each model once, on its own images of the batch
+            rows = [index for index, wanted in enumerate(names) if wanted == name]
+            model = models.get(name)
+            if model is None:  # reconfigured away between `classify` and this batch
+                raise ModelNotServedError(f"model {name!r} is no longer served; it serves {', '.join(models)}")
+            probabilities = await asyncio.to_thread(model.classifier.predict_proba, [images[i] for i in rows])
+            tags = {"model": f"{model.name}:{model.version}"}
+            for index, row in zip(rows, probabilities):
+                self.confidence.observe(float(row.max()), tags=tags)
+                answers[index] = {
+                    "prediction": Prediction.from_probabilities(row, model.classifier.labels, ks[index],
+                                                                model_name=model.name, model_version=model.version),
+                    "input_size": model.classifier.input_size,
+                }
+        return answers

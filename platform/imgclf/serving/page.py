@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from imgclf.data.scan import is_image_name
+from imgclf.models.prediction import Prediction
 from imgclf.serving.http_errors import ApiError
 
 if TYPE_CHECKING:
     from imgclf.serving.api import ApiIngress
 
 MAX_EXAMPLES = 10
+COMPARE_TOP_K = 3
+COMPARE_COLUMNS = ("Model", "Kind", f"Top {COMPARE_TOP_K} on this image", "Test accuracy", "Precision (macro)",
+                   "Recall (macro)", "ms / image")
 
 
 def example_images(folder: str | None, limit: int = MAX_EXAMPLES) -> list[str]:
@@ -32,24 +36,41 @@ def example_images(folder: str | None, limit: int = MAX_EXAMPLES) -> list[str]:
 
 
 class PageBackend:
-    """The page's classify and describe functions: coroutines Gradio awaits on the app's event loop, so the page
-    goes through the same `prepare` and `predict` (with its replica retries) as the HTTP API."""
+    """The page's classify, compare and describe functions: coroutines Gradio awaits on the app's event loop, so
+    the page goes through the same `prepare` and `predict` (with its replica retries) as the HTTP API."""
 
     def __init__(self, ingress: ApiIngress) -> None:
         self.ingress = ingress
 
     async def classify(self, path: str | None) -> dict[str, float]:
+        """The default model's scores for the uploaded file."""
+        data = await self.read(path)
+        prediction = await self.predict(data, Path(path).name, self.ingress.config.max_top_k)
+        return prediction.scores()
+
+    async def compare(self, path: str | None) -> str:
+        """A Markdown table: every served model's top 3 for the uploaded file beside its test accuracy, precision,
+        recall and milliseconds per image (from its metrics.json), the default model first."""
+        data = await self.read(path)
+        served = (await self.ingress.models())["models"]
+        predictions = await asyncio.gather(*(self.predict(data, Path(path).name, COMPARE_TOP_K, model["name"])
+                                             for model in served))
+        return comparison_table(served, predictions)
+
+    async def read(self, path: str | None) -> bytes:
         if not path:
             raise gr.Error("Choose an image first.")
+        return await asyncio.to_thread(Path(path).read_bytes)
+
+    async def predict(self, data: bytes, source: str, k: int, model: str | None = None) -> Prediction:
+        """The API's prepare and predict, with its errors said the page's way (a toast; the page keeps working)."""
         try:
-            data = await asyncio.to_thread(Path(path).read_bytes)
-            image = await asyncio.to_thread(self.ingress.prepare, data, Path(path).name)
-            prediction = await self.ingress.predict(image, self.ingress.config.max_top_k)
+            image = await asyncio.to_thread(self.ingress.prepare, data, source, model)
+            return await self.ingress.predict(image, k, model)
         except ApiError as exc:
             if exc.status == 503:  # overloaded, or no replica answers: say so, keep serving
                 raise gr.Error(f"The model is busy or restarting ({exc.code}); try again in a moment.") from exc
             raise gr.Error(f"That file cannot be classified: {exc.message}.") from exc
-        return prediction.scores()
 
     async def describe(self) -> str:
         described = await self.ingress.classifier.describe.remote()
@@ -58,3 +79,22 @@ class PageBackend:
         accuracy = (described["metrics"].get("test") or {}).get("accuracy")  # metrics.json: {"test": {...}, ...}
         score = f" · test accuracy **{accuracy:.4f}**" if isinstance(accuracy, (int, float)) else ""
         return f"Model **{described['name']}:{described['version']}** ({described['kind']}){score}"
+
+
+def comparison_table(served: list[dict[str, Any]], predictions: list[Prediction]) -> str:
+    """The seed paper's comparison, live: one row per served model with its answer and its test metrics."""
+
+    def number(value: Any, digits: int) -> str:
+        return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "—"
+
+    rows = [f"| {' | '.join(COMPARE_COLUMNS)} |", f"|{' --- |' * len(COMPARE_COLUMNS)}"]
+    for model, prediction in zip(served, predictions):
+        test = model["metrics"].get("test") or {}
+        macro = test.get("macro_avg") or {}
+        answer = ", ".join(f"**{label}** {score:.3f}" if index == 0 else f"{label} {score:.3f}"
+                           for index, (label, score) in enumerate(prediction.top_k))
+        cells = [f"{model['name']}:{model['version']}", str(model["kind"]), answer, number(test.get("accuracy"), 4),
+                 number(macro.get("precision"), 4), number(macro.get("recall"), 4),
+                 number((model["metrics"].get("timing") or {}).get("single_ms"), 2)]
+        rows.append(f"| {' | '.join(cells)} |")
+    return "\n".join(rows)

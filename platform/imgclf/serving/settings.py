@@ -8,14 +8,21 @@ from typing import Any, Mapping
 
 from imgclf.config import DecodeLimits, build_dataclass, check_inference_choice, check_int_range, check_number_range
 from imgclf.config import default_registry
-from imgclf.errors import ConfigError
+from imgclf.errors import ConfigError, ModelNotFoundError
+
+MODEL_PATTERN_SUFFIX = "*"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClassifierConfig:
-    """The Classifier deployment's user_config: which model, and how requests are batched."""
+    """The Classifier deployment's user_config: which models, and how requests are batched.
 
-    model: str
+    `model` is one model reference (`digits-vgg16`, `digits-vgg16:2`, `digits-vgg16:production`), a list of them,
+    or a pattern `<prefix>*` for every registered model whose name starts with the prefix (`digits-*`: one run's
+    VGG16 and baselines). Every replica loads them all; a request names one, and the first is the default.
+    """
+
+    model: str | tuple[str, ...]
     registry: str = field(default_factory=default_registry)
     backend: str = "auto"  # auto, tensorflow or openvino (imgclf.models.backends)
     precision: str | None = None  # None: the model's own, or auto's choice
@@ -24,15 +31,41 @@ class ClassifierConfig:
     batch_wait_timeout_s: float = 0.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, str) or not self.model:
-            raise ConfigError(f"model must be a model reference such as 'digits-vgg16:1'; got {self.model!r}")
+        references = (self.model,) if isinstance(self.model, str) else self.model
+        if not isinstance(references, tuple) or not references or not all(isinstance(r, str) and r for r in references):
+            raise ConfigError("model must be a model reference such as 'digits-vgg16:1', a list of them, or a "
+                              f"pattern such as 'digits-*'; got {self.model!r}")
+        if len(set(references)) != len(references):
+            raise ConfigError(f"model lists a reference twice: {list(references)}")
         check_inference_choice(self.backend, self.precision)
         check_int_range("max_batch_size", self.max_batch_size, 1, 1024)
         check_number_range("batch_wait_timeout_s", self.batch_wait_timeout_s, 0, 60, " of seconds")
 
+    @property
+    def references(self) -> tuple[str, ...]:
+        """The configured references and patterns, in order."""
+        return (self.model,) if isinstance(self.model, str) else self.model
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ClassifierConfig:
         return build_dataclass(cls, values, "Classifier user_config.")
+
+
+def expand_references(references: tuple[str, ...], registered: list[str]) -> list[str]:
+    """Each reference as given, or for a `<prefix>*` pattern the registered names starting with the prefix
+    (VGG16 models first, then by name); in order, without repeats. A pattern matching nothing is an error."""
+    expanded: list[str] = []
+    for reference in references:
+        if not reference.endswith(MODEL_PATTERN_SUFFIX):
+            matches = [reference]
+        else:
+            prefix = reference[: -len(MODEL_PATTERN_SUFFIX)]
+            matches = sorted((name for name in registered if name.startswith(prefix)),
+                             key=lambda name: (not name.endswith("-vgg16"), name))
+            if not matches:
+                raise ModelNotFoundError(f"no registered model matches {reference!r}; models: {', '.join(registered)}")
+        expanded.extend(match for match in matches if match not in expanded)
+    return expanded
 
 
 API_TOKEN_ENV = "IMGCLF_API_TOKEN"

@@ -8,19 +8,21 @@ from typing import Iterator
 import pytest
 
 from imgclf.registry import Registry
-from utils.digits_run import VGG_MODEL, TrainedRun
+from utils.digits_run import SERVED_BASELINES, VGG_MODEL, TrainedRun
 from utils.ray_head import HeadNode, ray_head
 from utils.serve_app import ServeApp, deploy_app
 
 
 @pytest.fixture(scope="session")
 def serve_registry(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A registry holding the trained digits VGG16 twice: versions 1 and 2 (for tests naming a version)."""
+    """A registry holding the trained digits VGG16 twice: versions 1 and 2 (for tests naming a version), and the
+    SERVED_BASELINES of the same run."""
     root = tmp_path_factory.mktemp("serve-registry")
-    source = Registry(trained_run.registry).local_path(VGG_MODEL)
-    registry = Registry(root)
+    trained, registry = Registry(trained_run.registry), Registry(root)
     for _ in range(2):
-        registry.register(VGG_MODEL, source)
+        registry.register(VGG_MODEL, trained.local_path(VGG_MODEL))
+    for name in SERVED_BASELINES:
+        registry.register(name, trained.local_path(name))
     return root
 
 
@@ -33,6 +35,7 @@ def serve_head() -> Iterator[HeadNode]:
 @pytest.fixture(scope="session")
 def served(serve_head: HeadNode, serve_registry: Path, trained_run: TrainedRun,
            tmp_path_factory: pytest.TempPathFactory) -> ServeApp:
-    """serve_config.yaml deployed with `digits-vgg16:1`, the page's examples from the digits folder."""
+    """serve_config.yaml deployed with `digits-vgg16:1` (the default) and SERVED_BASELINES, the page's examples from
+    the digits folder."""
     return deploy_app(serve_head, tmp_path_factory.mktemp("serve-app"), registry=serve_registry,
-                      model=f"{VGG_MODEL}:1", examples_dir=trained_run.data_dir)
+                      model=[f"{VGG_MODEL}:1", *SERVED_BASELINES], examples_dir=trained_run.data_dir)

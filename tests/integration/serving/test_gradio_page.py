@@ -9,7 +9,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from utils.digits_run import VGG_MODEL, TrainedRun
+from utils.digits_run import SERVED_MODELS, VGG_MODEL, TrainedRun
 from utils.images import make_image_bytes, truncated
 from utils.prerequisites import require_module
 from utils.serve_app import ServeApp
@@ -50,9 +50,9 @@ def page(browser, served: ServeApp) -> Iterator:
         context.close()
 
 
-def api_label(app: ServeApp, image: Path) -> str:
+def api_label(app: ServeApp, image: Path, model: str | None = None) -> str:
     answer = httpx.post(f"{app.url}/v1/classify", content=image.read_bytes(), headers={"content-type": "image/png"},
-                        timeout=60)
+                        params={"model": model} if model else {}, timeout=60)
     assert answer.status_code == 200, answer.text
     return answer.json()["label"]
 
@@ -82,7 +82,7 @@ def predicted(page):
 
 
 def test_page_names_the_served_model_and_its_test_accuracy(page, served: ServeApp) -> None:
-    [model] = httpx.get(f"{served.url}/v1/models", timeout=30).json()["models"]
+    model = httpx.get(f"{served.url}/v1/models", timeout=30).json()["models"][0]  # the default
     accuracy = model["metrics"]["test"]["accuracy"]
     expect(page.get_by_text(f"{VGG_MODEL}:1")).to_be_visible()
     expect(page.locator("body")).to_contain_text(re.compile(rf"test accuracy\s*{accuracy:.4f}"))
@@ -116,3 +116,25 @@ def test_unreadable_files_get_a_friendly_error_and_the_page_keeps_working(
     upload(page, image)
     classify(page)
     expect(predicted(page)).to_have_text(label)
+
+
+def test_compare_shows_every_served_models_answer_beside_its_test_metrics(page, served: ServeApp,
+                                                                          seven: tuple[Path, str]) -> None:
+    """The Compare tab: one upload, one row per served model (the default first) with the label that model's
+    `/v1/classify?model=` gives and the test accuracy, precision and recall of its metrics.json."""
+    image, _ = seven
+    page.get_by_role("tab", name="Compare").click()
+    panel = page.get_by_role("tabpanel")  # only the open tab's content has the role
+    panel.locator('input[data-testid="file-upload"]').set_input_files(str(image))
+    expect(panel.get_by_role("button", name="Remove Image")).to_be_visible()
+    panel.get_by_role("button", name="Compare").click()
+    rows = page.locator("#comparison table tbody tr")
+    expect(rows).to_have_count(len(SERVED_MODELS))
+    models = httpx.get(f"{served.url}/v1/models", timeout=30).json()["models"]
+    for index, model in enumerate(models):
+        row = rows.nth(index)
+        test = model["metrics"]["test"]
+        expect(row.locator("td").nth(0)).to_have_text(f"{model['name']}:{model['version']}")
+        expect(row.locator("td").nth(2).locator("strong")).to_have_text(api_label(served, image, model["name"]))
+        for value in (test["accuracy"], test["macro_avg"]["precision"], test["macro_avg"]["recall"]):
+            expect(row).to_contain_text(f"{value:.4f}")

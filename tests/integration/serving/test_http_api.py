@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from utils.cli import run_cli
-from utils.digits_run import VGG_MODEL, TrainedRun
+from utils.digits_run import SERVED_MODELS, VGG_MODEL, TrainedRun
 from utils.images import make_image_bytes, truncated, with_declared_png_size
 from utils.serve_app import ServeApp
 
@@ -26,16 +26,19 @@ def classify(app: ServeApp, **request) -> httpx.Response:
     return httpx.post(f"{app.url}/v1/classify", timeout=60, **request)
 
 
-def test_classify_equals_imgclf_predict(served: ServeApp, serve_registry: Path, digit: Path) -> None:
-    predicted = run_cli(["predict", f"{VGG_MODEL}:1", digit, "--json", "--top-k", "10", "--registry", serve_registry])
+@pytest.mark.parametrize("model", [None, *SERVED_MODELS])
+def test_classify_equals_imgclf_predict(served: ServeApp, serve_registry: Path, digit: Path, model: str | None) -> None:
+    """Every served model answers as `imgclf predict` of that model does; without `?model=`, the default (VGG16)."""
+    name = model or VGG_MODEL
+    predicted = run_cli(["predict", f"{name}:1", digit, "--json", "--top-k", "10", "--registry", serve_registry])
     expected = json.loads(predicted.stdout)
     for request in ({"files": {"file": (digit.name, digit.read_bytes(), "image/png")}},
                     {"content": digit.read_bytes(), "headers": {"content-type": "image/png"}}):
-        answer = classify(served, params={"top_k": 10}, **request)
+        answer = classify(served, params={"top_k": 10} | ({"model": model} if model else {}), **request)
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["label"] == expected["label"]
-        assert body["model"] == {"name": VGG_MODEL, "version": "1"}
+        assert body["model"] == {"name": name, "version": "1"}
         assert [e["label"] for e in body["top_k"]] == [e["label"] for e in expected["top_k"]]
         assert [e["score"] for e in body["top_k"]] == pytest.approx([e["score"] for e in expected["top_k"]], abs=1e-5)
 
@@ -74,8 +77,25 @@ def test_bad_request_gets_its_json_error_and_the_service_keeps_serving(served: S
     assert good.status_code == 200 and good.json()["label"]
 
 
-def test_models_route_describes_the_served_model(served: ServeApp) -> None:
-    [model] = httpx.get(f"{served.url}/v1/models", timeout=30).json()["models"]
+def test_an_unknown_model_gets_404_naming_the_served_ones_and_the_service_keeps_serving(
+    served: ServeApp, digit: Path
+) -> None:
+    answer = classify(served, params={"model": "digits-resnet"}, content=digit.read_bytes(),
+                      headers={"content-type": "image/png"})
+    assert answer.status_code == 404, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "model_not_found" and "digits-resnet" in error["message"]
+    assert all(name in error["message"] for name in SERVED_MODELS)
+    good = classify(served, content=digit.read_bytes(), headers={"content-type": "image/png"})
+    assert good.status_code == 200 and good.json()["model"]["name"] == VGG_MODEL
+
+
+def test_models_route_describes_every_served_model_the_default_first(served: ServeApp) -> None:
+    models = httpx.get(f"{served.url}/v1/models", timeout=30).json()["models"]
+    assert [described["name"] for described in models] == list(SERVED_MODELS)
+    assert [described["kind"] for described in models] == ["vgg16", "knn", "dt"]
+    assert all(0 <= described["metrics"]["test"]["accuracy"] <= 1 for described in models)
+    model = models[0]
     assert (model["name"], model["version"], model["kind"]) == (VGG_MODEL, "1", "vgg16")
     assert model["labels"] == [str(d) for d in range(10)] and model["input_size"] == 32
     assert model["weights"] == "none"  # trained from random initialisation, as model.json says

@@ -15,7 +15,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from utils.cli import run_cli
-from utils.digits_run import DIGIT_CLASSES, VGG_MODEL, TrainedRun
+from utils.digits_run import DIGIT_CLASSES, SERVED_BASELINES, VGG_MODEL, TrainedRun
 from utils.images import truncated
 from utils.serve_app import ServeApp
 
@@ -47,7 +47,8 @@ def test_health_and_metadata(client) -> None:
     assert client.is_server_live() and client.is_server_ready()
     assert {"binary_tensor_data", "classification"} <= set(client.get_server_metadata()["extensions"])
     assert client.is_model_ready(VGG_MODEL) and client.is_model_ready(VGG_MODEL, "1")
-    assert not client.is_model_ready(VGG_MODEL, "9") and not client.is_model_ready("digits-knn-pixels")
+    assert not client.is_model_ready(VGG_MODEL, "9") and not client.is_model_ready("digits-resnet")
+    assert all(client.is_model_ready(name) for name in SERVED_BASELINES)
     metadata = client.get_model_metadata(VGG_MODEL)
     assert metadata["name"] == VGG_MODEL and metadata["versions"] == ["1"]
     assert metadata["inputs"] == [{"name": "IMAGE", "datatype": "BYTES", "shape": [-1]}]
@@ -72,6 +73,19 @@ def test_infer_equals_v1_classify_and_imgclf_predict(client, served: ServeApp, s
         assert label.decode() == answer["label"] == json.loads(line)["label"]
 
 
+@pytest.mark.parametrize("model", SERVED_BASELINES)
+def test_a_baseline_answers_on_its_own_path_as_over_v1(client, served: ServeApp, digits: list[Path], model: str) -> None:
+    metadata = client.get_model_metadata(model)
+    assert metadata["name"] == model and metadata["platform"] in ("imgclf_knn", "imgclf_dt")
+    result = client.infer(model, [image_input([path.read_bytes() for path in digits])])
+    assert result.get_response()["model_name"] == model
+    for path, row in zip(digits, result.as_numpy("PROBABILITIES")):
+        answer = httpx.post(f"{served.url}/v1/classify", params={"top_k": 10, "model": model},
+                            content=path.read_bytes(), headers={"content-type": "image/png"}, timeout=60).json()
+        assert answer["model"]["name"] == model
+        assert by_label(row) == pytest.approx({entry["label"]: entry["score"] for entry in answer["top_k"]}, abs=1e-6)
+
+
 def test_classification_extension_and_base64_json(client, served: ServeApp, digits: list[Path]) -> None:
     top3 = triton.InferRequestedOutput("PROBABILITIES", class_count=3)
     result = client.infer(VGG_MODEL, [image_input([digits[0].read_bytes()])], outputs=[top3])
@@ -94,7 +108,7 @@ def test_bad_input_gets_a_4xx_in_the_protocols_form(client, served: ServeApp, di
         client.infer(VGG_MODEL, [image_input([digits[0].read_bytes(), truncated(digits[1].read_bytes())])])
     assert refused.value.status() == "400" and "image 1" in refused.value.message()
     with pytest.raises(InferenceServerException) as unknown:
-        client.infer("digits-knn-pixels", [image_input([digits[0].read_bytes()])])
+        client.infer("digits-resnet", [image_input([digits[0].read_bytes()])])
     assert unknown.value.status() == "404" and "is not served here" in unknown.value.message()
     answer = httpx.post(f"{served.url}/v2/models/{VGG_MODEL}/infer", content=b"{not json", timeout=60)
     assert answer.status_code == 400 and set(answer.json()) == {"error"}

@@ -36,3 +36,22 @@ def test_page_describes_the_model_on_load_and_offers_examples(tmp_path: Path) ->
     assert len(loaders) == 1 and isinstance(loaders[0].outputs[0], gr.Markdown)
     datasets = [block for block in page.blocks.values() if isinstance(block, gr.Dataset)]
     assert len(datasets) == 1 and len(datasets[0].samples) == 1
+
+
+def compare_stub(path: str) -> str:
+    return "| Model |\n| --- |\n| digits-vgg16:3 |"
+
+
+def test_compare_tab_wires_its_own_image_through_compare_into_markdown() -> None:
+    page = build_page(classify_stub, describe_stub, compare=compare_stub)
+    tabs = [block.label for block in page.blocks.values() if isinstance(block, gr.Tab)]
+    assert tabs == ["Classify", "Compare"]
+    [handler] = [fn for fn in page.fns.values() if fn.fn is compare_stub]
+    [classify_handler] = [fn for fn in page.fns.values() if fn.fn is classify_stub]
+    assert isinstance(handler.inputs[0], gr.Image) and isinstance(handler.outputs[0], gr.Markdown)
+    assert handler.inputs[0]._id != classify_handler.inputs[0]._id  # each tab keeps its own upload
+
+
+def test_without_compare_the_page_has_no_compare_tab() -> None:
+    page = build_page(classify_stub, describe_stub)
+    assert "Compare" not in [block.label for block in page.blocks.values() if isinstance(block, gr.Tab)]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from imgclf.errors import ConfigError
-from imgclf.serving.settings import ApiConfig, ClassifierConfig
+from imgclf.errors import ConfigError, ModelNotFoundError
+from imgclf.serving.settings import ApiConfig, ClassifierConfig, expand_references
 
 SERVE_CONFIG = Path(__file__).resolve().parents[3] / "serve_config.yaml"
 
@@ -68,3 +68,30 @@ def test_the_shipped_classifier_picks_its_backend_and_never_holds_a_lone_request
 def test_bad_classifier_values_are_refused_naming_the_setting(values: dict, named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         ClassifierConfig.from_mapping({"model": "digits-vgg16", **values})
+
+
+RUN_MODELS = ["digits-dt-embeddings", "digits-dt-pixels", "digits-knn-pixels", "digits-vgg16", "photos-vgg16"]
+
+
+def test_the_classifier_takes_one_reference_or_a_list_from_yaml() -> None:
+    assert ClassifierConfig.from_mapping({"model": "digits-vgg16:1"}).references == ("digits-vgg16:1",)
+    listed = ClassifierConfig.from_mapping(yaml.safe_load("model: [digits-vgg16:1, digits-knn-pixels]"))
+    assert listed.references == ("digits-vgg16:1", "digits-knn-pixels")
+
+
+@pytest.mark.parametrize("model", ["", [], ["digits-vgg16", ""], ["digits-vgg16", "digits-vgg16"], 3])
+def test_empty_repeated_or_non_text_model_references_are_refused(model) -> None:
+    with pytest.raises(ConfigError, match="model"):
+        ClassifierConfig.from_mapping({"model": model})
+
+
+def test_a_pattern_expands_to_one_runs_models_vgg16_first_and_keeps_listed_order() -> None:
+    assert expand_references(("digits-*",), RUN_MODELS) == [
+        "digits-vgg16", "digits-dt-embeddings", "digits-dt-pixels", "digits-knn-pixels"]
+    assert expand_references(("digits-knn-pixels", "digits-*"), RUN_MODELS)[:2] == ["digits-knn-pixels", "digits-vgg16"]
+    assert expand_references(("photos-vgg16:2", "digits-vgg16"), []) == ["photos-vgg16:2", "digits-vgg16"]
+
+
+def test_a_pattern_that_matches_nothing_names_what_is_registered() -> None:
+    with pytest.raises(ModelNotFoundError, match="no registered model matches 'cats-\\*'.*digits-vgg16"):
+        expand_references(("cats-*",), RUN_MODELS)
