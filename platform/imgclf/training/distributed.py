@@ -13,13 +13,12 @@ from typing import Any
 import numpy as np
 import ray
 import ray.train
+from ray.data.block import BlockAccessor
 from ray.train.tensorflow import TensorflowTrainer
 
 from imgclf.cluster import connect
-from imgclf.config import ClusterSettings, DecodeLimits, TrainSettings, VGGSettings, build_dataclass
+from imgclf.config import ClusterSettings, TrainSettings, VGGSettings, build_dataclass
 from imgclf.data.dataset import PreparedDataset
-from imgclf.data.decode import decode_file
-from imgclf.data.transforms import resize_image
 from imgclf.models.keras_api import keras, tf
 from imgclf.models.vgg import VGGArchitecture, build_vgg16, load_weights_file, save_weights_file
 from imgclf.errors import ConfigError
@@ -34,21 +33,17 @@ WEIGHTS_FILE = "weights.npz"
 STATE_FILE = "state.json"
 
 
-def decode_batch(batch: dict[str, np.ndarray], *, size: int, limits: DecodeLimits) -> dict[str, np.ndarray]:
-    """Ray Data batch: file paths → model-sized RGB uint8 images, through the one decode function."""
-    images = [resize_image(decode_file(path, limits=limits), size) for path in batch["path"]]
-    return {"image": np.stack(images), "label": batch["label"].astype(np.int32)}
+BLOCK_ROWS = 256  # rows per Ray Data block of a split: several blocks, so streaming_split shares them out evenly
 
 
-def split_dataset(data: PreparedDataset, split: str, size: int, limits: DecodeLimits) -> ray.data.Dataset:
-    """One split of the manifest as a decoded Ray Dataset (materialised before the workers take all CPUs)."""
-    items = [
-        {"path": str(data.root / row.path), "label": int(label)}
-        for row, label in zip(data.manifest.rows, data.labels)
-        if row.split == split
-    ]
-    dataset = ray.data.from_items(items).map_batches(decode_batch, fn_kwargs={"size": size, "limits": limits})
-    return dataset.materialize()
+def split_dataset(data: PreparedDataset, split: str) -> ray.data.Dataset:
+    """One split as a Ray Dataset of the images the driver already decoded (no second decode, no Ray Data tasks:
+    the blocks go to the object store as they are, and Ray Train shards them across its workers)."""
+    images, labels = data.split(split)
+    blocks = [BlockAccessor.batch_to_block({"image": images[start:start + BLOCK_ROWS],
+                                            "label": labels[start:start + BLOCK_ROWS].astype(np.int32)})
+              for start in range(0, len(labels), BLOCK_ROWS)]
+    return ray.data.from_blocks(blocks)
 
 
 def scaling_config(cluster: ClusterSettings) -> ray.train.ScalingConfig:
@@ -146,8 +141,8 @@ def train_vgg16_on_ray(
     """Fit on the Ray cluster; return the best epoch's model (lowest validation loss) and the full history."""
     connect(settings.cluster.address, progress=progress)
     vgg = settings.vgg
-    datasets = {split: split_dataset(data, split, vgg.image_size, settings.limits) for split in ("train", "val")}
-    train_images = int(datasets["train"].count())
+    datasets = {split: split_dataset(data, split) for split in ("train", "val")}
+    train_images = len(data.indices("train"))
     scaling = scaling_config(settings.cluster)
     LOG.info("Ray Train: %d worker(s), %s each", scaling.num_workers, scaling.resources_per_worker)
     trainer = TensorflowTrainer(

@@ -1,5 +1,6 @@
 """The Kubernetes RayJobs' entrypoints, run here with their real arguments on a tiny dataset: the volume's `/data`
-paths rebased onto a temporary folder, everything else exactly as in k8s/rayjob-*.yaml."""
+paths rebased onto a temporary folder, everything else exactly as in k8s/rayjob-*.yaml but the number of epochs
+(the test checks that each entrypoint runs and hands over to the next, not what 15 epochs learn)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ from k8s_manifests import rayjob_command, rebase_paths  # noqa: E402
 
 pytestmark = pytest.mark.slow
 JOB_TIMEOUT_S = 1500
+EPOCHS = ["--epochs", "1"]  # after the manifest's own --epochs, so it wins
 
 
-def run_job(manifest: str, data_root: Path, address: str) -> subprocess.CompletedProcess:
-    """The entrypoint as KubeRay runs it: on the cluster named by RAY_ADDRESS (here: the session's)."""
+def run_job(manifest: str, data_root: Path, address: str, *extra: str) -> subprocess.CompletedProcess:
+    """The entrypoint as KubeRay runs it (then `extra`): on the cluster named by RAY_ADDRESS (here: the session's)."""
     script, arguments = rayjob_command(REPO / "k8s" / manifest)
-    command = [sys.executable, script, *rebase_paths(arguments, data_root)]
+    command = [sys.executable, script, *rebase_paths(arguments, data_root), *extra]
     env = {**venv_env(), "RAY_ADDRESS": address}
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=JOB_TIMEOUT_S)
 
@@ -33,7 +35,7 @@ def run_job(manifest: str, data_root: Path, address: str) -> subprocess.Complete
 def test_train_then_batch_rayjobs_run_with_their_real_arguments(tmp_path: Path, ray_cluster) -> None:
     address = ray_cluster.get_runtime_context().gcs_address
     digits = write_digits_subset(tmp_path / "digits", per_class=6)
-    trained = run_job("rayjob-train.yaml", tmp_path, address)
+    trained = run_job("rayjob-train.yaml", tmp_path, address, *EPOCHS)
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
     assert (tmp_path / "registry" / "digits-vgg16" / "1" / "model.json").is_file()
 

@@ -1,4 +1,5 @@
-"""One Ray head per session for the serving tests, with serve_config.yaml deployed on it for the trained model."""
+"""One Ray head for the serving tests, with serve_config.yaml deployed on it for the trained model: package-scoped, so
+it stops once the serving tests are done instead of idling on the CPUs under every later test."""
 
 from __future__ import annotations
 
@@ -26,13 +27,13 @@ def serve_registry(trained_run: TrainedRun, tmp_path_factory: pytest.TempPathFac
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def serve_head() -> Iterator[HeadNode]:
     with ray_head("/tmp", num_cpus=2) as head:
         yield head
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def served(serve_head: HeadNode, serve_registry: Path, trained_run: TrainedRun,
            tmp_path_factory: pytest.TempPathFactory) -> ServeApp:
     """serve_config.yaml deployed with `digits-vgg16:1` (the default) and SERVED_BASELINES, the page's examples from
