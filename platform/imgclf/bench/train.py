@@ -34,6 +34,7 @@ def run(bench_dir: Path, **_: Any) -> dict[str, Any]:
     )
     architecture = VGGArchitecture(num_classes=len(data.classes), image_size=32)
     train_images, train_labels = data.split("train")
+    weights = class_weights(settings.vgg, train_labels, architecture.num_classes)
     keras.utils.set_random_seed(settings.seed)
     plain = train_vgg16(
         settings.vgg, architecture,
@@ -41,10 +42,10 @@ def run(bench_dir: Path, **_: Any) -> dict[str, Any]:
                       augmentation=settings.vgg.augmentation),
         to_tf_dataset(*data.split("val"), batch_size=32, shuffle=False, seed=settings.seed),
         train_images=len(train_images), verbose=0,
-        class_weight=class_weights(settings.vgg, train_labels, architecture.num_classes),
+        class_weight=weights,
     )
     run_name = f"bench-train-{datetime.now():%Y%m%d-%H%M%S}"  # a new run: an old name would resume its checkpoints
-    on_ray = train_vgg16_on_ray(settings, architecture, data, run_name, progress=False)
+    on_ray = train_vgg16_on_ray(settings, architecture, data, run_name, class_weight=weights, progress=False)
     plain_s, ray_s = (statistics.median(run.history["epoch_seconds"][1:]) for run in (plain, on_ray))
     return {
         "train_images": len(train_images),

@@ -40,6 +40,10 @@ class PreparedDataset:
         index = self.indices(*splits)
         return self.images[index], self.labels[index]
 
+    def labels_of(self, *splits: str) -> np.ndarray:
+        """The labels of the given splits, without copying their images."""
+        return self.labels[self.indices(*splits)]
+
     def report(self) -> dict[str, Any]:
         """Counts per class and split, and every skipped file with its cause."""
         counts = Counter((row.label, row.split) for row in self.manifest.rows)

@@ -26,7 +26,7 @@ from imgclf.resources import place
 from imgclf.runtime import configure_tensorflow
 from imgclf.storage import absolute
 from imgclf.training.datasets import to_tf_dataset
-from imgclf.training.vgg_loop import TrainedVGG, TrainingState, class_weights, train_vgg16
+from imgclf.training.vgg_loop import TrainedVGG, TrainingState, train_vgg16
 
 LOG = logging.getLogger("imgclf.training")
 WEIGHTS_FILE = "weights.npz"
@@ -136,13 +136,12 @@ def storage_path(cluster: ClusterSettings) -> str:
 
 
 def train_vgg16_on_ray(
-    settings: TrainSettings, architecture: VGGArchitecture, data: PreparedDataset, run_name: str, *, progress: bool
+    settings: TrainSettings, architecture: VGGArchitecture, data: PreparedDataset, run_name: str, *,
+    class_weight: dict[int, float] | None, progress: bool,
 ) -> TrainedVGG:
     """Fit on the Ray cluster; return the best epoch's model (lowest validation loss) and the full history."""
     connect(settings.cluster.address, progress=progress)
-    vgg = settings.vgg
     datasets = {split: split_dataset(data, split) for split in ("train", "val")}
-    train_images = len(data.indices("train"))
     scaling = scaling_config(settings.cluster)
     LOG.info("Ray Train: %d worker(s), %s each", scaling.num_workers, scaling.resources_per_worker)
     trainer = TensorflowTrainer(
@@ -151,9 +150,9 @@ def train_vgg16_on_ray(
             "vgg": settings.to_dict()["vgg"],
             "architecture": architecture.to_dict(),
             "cpus_per_worker": scaling.resources_per_worker["CPU"],
-            "train_images": train_images,
+            "train_images": len(data.indices("train")),
             "seed": settings.seed,
-            "class_weight": class_weights(vgg, data.split("train")[1], architecture.num_classes),
+            "class_weight": class_weight,
         },
         scaling_config=scaling,
         run_config=ray.train.RunConfig(

@@ -95,7 +95,7 @@ def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult
             result.models.append(train_cnn(settings, data, registry, run_dir, progress))
         if baselines is not None:
             result.models.extend(baselines.result())
-    compare_with_first(result.models, data.split("test")[1])
+    compare_with_first(result.models, data.labels_of("test"))
     write_run_report(result, settings, data)
     if settings.optimize.precisions:
         for model in result.models:
@@ -140,12 +140,13 @@ def train_cnn(
         LOG.warning("VGG16 starts from RANDOM weights (weights=none): no ImageNet transfer; all layers train")
     architecture = VGGArchitecture(num_classes=len(data.classes), image_size=vgg.image_size)
     name = registry_name(settings.name, "vgg16")
-    trained = train_vgg16_on_ray(settings, architecture, data, f"{name}-{run_dir.name}", progress=progress)
+    weights = class_weights(vgg, data.labels_of("train"), len(data.classes))
+    trained = train_vgg16_on_ray(settings, architecture, data, f"{name}-{run_dir.name}", class_weight=weights,
+                                 progress=progress)
     val_images, val_labels = data.split("val")
     uncalibrated = KerasClassifier(trained.model, labels=data.classes, input_size=vgg.image_size, card={})
     temperature = fit_temperature(uncalibrated.uncalibrated_probabilities(val_images), val_labels)
     LOG.info("%s: calibration temperature %.4f (fitted on the validation split)", name, temperature)
-    weights = class_weights(vgg, data.split("train")[1], len(data.classes))
     card = common_card(settings, data, name, "vgg16").replace(
         architecture=architecture.to_dict(), best_epoch=trained.best_epoch, temperature=temperature,
         class_weight={data.classes[index]: weight for index, weight in weights.items()} if weights else None)
