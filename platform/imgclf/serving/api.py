@@ -183,11 +183,19 @@ class ApiIngress:
         self.config = ApiConfig.from_mapping(user_config)
 
     def prepare(self, data: bytes, source: str, model: str | None = None) -> np.ndarray:
-        """Bytes → RGB array at the model's input size (the same resize `imgclf predict` applies)."""
+        """Bytes → RGB array at the model's input size."""
+        return self.sized(self.decode(data, source), model)
+
+    def decode(self, data: bytes, source: str) -> np.ndarray:
+        """Bytes → RGB array, with the one decode function under this API's limits."""
         try:
-            image = decode_image(data, source=source, limits=self.config.limits)
+            return decode_image(data, source=source, limits=self.config.limits)
         except ImageDecodeError as exc:
             raise decode_failure(exc) from exc
+
+    def sized(self, image: np.ndarray, model: str | None = None) -> np.ndarray:
+        """The image at `model`'s input size once an answer has told it (the same resize `imgclf predict` applies);
+        until then as it is, and the Classifier resizes it."""
         size = self.input_sizes.get(model)
         return resize_image(image, size) if size else image
 
@@ -229,10 +237,21 @@ class ApiIngress:
     async def models(self) -> dict[str, Any]:
         """Every served model, the default first: name, version, labels, input size, weights source and its
         evaluation metrics."""
-        described = await self.classifier.describe_all.remote()
+        return {"models": await self.served_models(self.classifier.describe_all)}
+
+    async def summaries(self) -> list[dict[str, Any]]:
+        """Every served model's name, version, kind, labels and input size (no metrics), the default first."""
+        return await self.served_models(self.classifier.summaries)
+
+    async def served_models(self, method: DeploymentHandle) -> list[dict[str, Any]]:
+        """What a Classifier method says of each served model; 503 when Ray cannot ask or no model is loaded."""
+        try:
+            described = await method.remote()
+        except CLASSIFIER_FAILURES as exc:
+            raise classifier_failure(exc, self.config.retry_after_s) from exc
         if not described:
             raise classifier_failure(ModelNotLoadedError(), self.config.retry_after_s)
-        return {"models": described}
+        return described
 
     async def healthz(self) -> dict[str, str]:
         """Liveness: the HTTP server answers."""

@@ -64,6 +64,7 @@ def add_inference_protocol(api: FastAPI, ingress: ApiIngress) -> None:
 class InferenceProtocol:
     def __init__(self, ingress: ApiIngress) -> None:
         self.ingress = ingress
+        self.catalogue: dict[str, dict[str, Any]] = {}  # the served models' summaries by name, asked again on a miss
 
     async def server_metadata(self) -> dict[str, Any]:
         """Server metadata: name, version and the protocol extensions it speaks."""
@@ -79,12 +80,16 @@ class InferenceProtocol:
         return {"ready": True}
 
     async def served(self, name: str, version: str | None) -> dict[str, Any]:
-        """The description of the served model called `name` (at `version`, if given); 404 otherwise."""
-        served = (await self.ingress.models())["models"]
-        described = next((model for model in served if model["name"] == name), None)
+        """The summary of the served model called `name` (at `version`, if given); 404 otherwise. It comes from this
+        replica's catalogue, asked of the Classifier again only when the catalogue lacks that model or version, so a
+        request does not ship every model's metrics."""
+        described = self.catalogue.get(name)
+        if described is None or version not in (None, described["version"]):
+            self.catalogue = {model["name"]: model for model in await self.ingress.summaries()}
+            described = self.catalogue.get(name)
         if described is None or version not in (None, described["version"]):
             asked = f"{name}" + (f" version {version}" if version is not None else "")
-            listing = ", ".join(f"{model['name']} version {model['version']}" for model in served)
+            listing = ", ".join(f"{model['name']} version {model['version']}" for model in self.catalogue.values())
             raise ApiError(404, "model_not_found", f"model {asked} is not served here; this server serves {listing}")
         return described
 
@@ -111,13 +116,13 @@ class InferenceProtocol:
         header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
         images = input_images(header, binary, config.max_images_per_request, config.max_body_bytes)
         prepared = await asyncio.gather(*(self.prepare(index, data, name) for index, data in enumerate(images)))
-        labels = described["labels"]
-        predictions = await asyncio.gather(*(self.ingress.predict(image, len(labels), name) for image in prepared))
-        outputs = [output_tensor(spec, predictions, labels) for spec in requested_outputs(header)]
+        predictions = await asyncio.gather(*(self.ingress.predict(image, 1, name) for image in prepared))
+        if predictions[0].model_version != described["version"]:  # a new version was deployed meanwhile
+            described = await self.served(name, predictions[0].model_version)
+        outputs = [output_tensor(spec, predictions, described["labels"]) for spec in requested_outputs(header)]
         answer = {"model_name": predictions[0].model_name, "model_version": predictions[0].model_version,
                   **({"id": header["id"]} if "id" in header else {})}
         return tensors_response(answer, outputs)
-
 
     async def prepare(self, index: int, data: bytes, model: str):
         """One image decoded and sized for `model` as `/v1` does it; a failure names the image by its index."""
@@ -215,7 +220,8 @@ def output_tensor(spec: dict[str, Any], predictions: list[Prediction], labels: l
     if count is not None:
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(labels):
             raise ApiError(400, "bad_request", f"classification must be 1 to {len(labels)}; got {count!r}")
-        data = [f"{score:f}:{labels.index(label)}:{label}" for p in predictions for label, score in p.top_k[:count]]
+        data = [f"{p.probabilities[index]:f}:{index}:{labels[index]}" for p in predictions
+                for index in np.argsort(-np.asarray(p.probabilities), kind="stable")[:count]]
         tensor = {"datatype": "BYTES", "shape": [len(predictions), count], "data": data}
     elif spec["name"] == PROBABILITIES:
         data = [value for p in predictions for value in p.probabilities]

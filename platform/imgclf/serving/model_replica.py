@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ray import serve
@@ -29,6 +29,9 @@ from imgclf.errors import ConfigError, ModelNotLoadedError, ModelNotServedError
 from imgclf.models.classifier import Classifier
 from imgclf.models.prediction import Prediction
 from imgclf.serving.settings import MODEL_PATTERN_SUFFIX, ClassifierConfig, expand_references
+
+if TYPE_CHECKING:
+    from imgclf.registry import Registry
 
 LOG = logging.getLogger("imgclf.serving")
 MODEL_INFO_REFRESH_S = 5.0  # Ray drops a gauge some 20-30 s after its last set(): keep setting it
@@ -42,15 +45,21 @@ class LoadedModel:
     classifier: Classifier
     evaluation: dict[str, Any]  # the artifact's metrics.json (empty when it has none)
 
-    def describe(self) -> dict[str, Any]:
-        """What GET /v1/models shows: identity, labels, input size, weights source and test metrics."""
-        card = self.classifier.card
+    def summary(self) -> dict[str, Any]:
+        """What answering a request needs: identity, kind, labels and input size (a few hundred bytes)."""
         return {
             "name": self.name,
             "version": self.version,
-            "kind": card.get("kind"),
+            "kind": self.classifier.card.get("kind"),
             "labels": list(self.classifier.labels),
             "input_size": self.classifier.input_size,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """What GET /v1/models shows: the summary, weights source, inference settings and test metrics."""
+        card = self.classifier.card
+        return {
+            **self.summary(),
             "weights": card.get("weights_source"),  # imagenet, none or a weights file
             "inference": card.get("inference"),
             "created": card.get("created"),
@@ -59,23 +68,36 @@ class LoadedModel:
 
 
 def load_models(config: ClassifierConfig) -> dict[str, LoadedModel]:
-    """Resolve and load the configured models, by name, the default first (slow: runs off the event loop)."""
-    from imgclf.models.artifact import load_classifier
+    """Resolve and load the configured models, by name, in the configured order, a pattern's VGG16 models before
+    its others; the first is the default (slow: runs off the event loop)."""
     from imgclf.registry import Registry
 
     registry = Registry(config.registry)
     patterns = any(ref.endswith(MODEL_PATTERN_SUFFIX) for ref in config.references)
     loaded: dict[str, LoadedModel] = {}
-    for reference in expand_references(config.references, registry.list_models() if patterns else []):
-        name, version = registry.resolve(reference)
-        if name in loaded:
-            raise ConfigError(f"Classifier user_config.model names {name} twice ({reference})")
-        folder = registry.local_path(f"{name}:{version}")
-        metrics_file = folder / "metrics.json"
-        evaluation = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-        classifier = load_classifier(folder, backend=config.backend, precision=config.precision)
-        loaded[name] = LoadedModel(name, version, classifier, evaluation)
+    for group in expand_references(config.references, registry.list_models() if patterns else []):
+        for model in sorted((load_model(registry, config, reference) for reference in group), key=not_vgg16):
+            if model.name in loaded:
+                raise ConfigError(f"Classifier user_config.model names {model.name} twice")
+            loaded[model.name] = model
     return loaded
+
+
+def load_model(registry: Registry, config: ClassifierConfig, reference: str) -> LoadedModel:
+    """One model reference resolved in the registry and loaded with the configured backend and precision."""
+    from imgclf.models.artifact import load_classifier
+
+    name, version = registry.resolve(reference)
+    folder = registry.local_path(f"{name}:{version}")
+    metrics_file = folder / "metrics.json"
+    evaluation = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    classifier = load_classifier(folder, backend=config.backend, precision=config.precision)
+    return LoadedModel(name, version, classifier, evaluation)
+
+
+def not_vgg16(model: LoadedModel) -> bool:
+    """Sort key: VGG16 models (by their card's kind) first."""
+    return model.classifier.card.get("kind") != "vgg16"
 
 
 @serve.deployment(name="Classifier", max_ongoing_requests=16)
@@ -126,13 +148,17 @@ class ClassifierReplica:
                                       f"{', '.join(self.models)}")
         return self.models[name]
 
-    def describe(self, model: str | None = None) -> dict[str, Any] | None:
-        """One served model's description (the default's for None), or None before a model is loaded."""
-        return self.served(model).describe() if self.models else None
+    def describe(self) -> dict[str, Any] | None:
+        """The default model's description, or None before a model is loaded."""
+        return self.served(None).describe() if self.models else None
 
     def describe_all(self) -> list[dict[str, Any]]:
         """Every served model's description, the default first."""
         return [model.describe() for model in self.models.values()]
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """Every served model's summary, the default first."""
+        return [model.summary() for model in self.models.values()]
 
     async def classify(self, image: np.ndarray, k: int, model: str | None = None) -> dict[str, Any]:
         """{"prediction": the image's Prediction by `model` (default: the first) with its top k, "input_size": that

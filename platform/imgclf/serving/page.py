@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+import numpy as np
 
 from imgclf.data.scan import is_image_name
 from imgclf.models.prediction import Prediction
@@ -37,40 +40,38 @@ def example_images(folder: str | None, limit: int = MAX_EXAMPLES) -> list[str]:
 
 class PageBackend:
     """The page's classify, compare and describe functions: coroutines Gradio awaits on the app's event loop, so
-    the page goes through the same `prepare` and `predict` (with its replica retries) as the HTTP API."""
+    the page goes through the same decode, resize and `predict` (with its replica retries) as the HTTP API."""
 
     def __init__(self, ingress: ApiIngress) -> None:
         self.ingress = ingress
 
     async def classify(self, path: str | None) -> dict[str, float]:
         """The default model's scores for the uploaded file."""
-        data = await self.read(path)
-        prediction = await self.predict(data, Path(path).name, self.ingress.config.max_top_k)
+        image = await self.decoded(path)
+        prediction = await self.predict(image, self.ingress.config.max_top_k)
         return prediction.scores()
 
     async def compare(self, path: str | None) -> str:
-        """A Markdown table: every served model's top 3 for the uploaded file beside its test accuracy, precision,
-        recall and milliseconds per image (from its metrics.json), the default model first."""
-        data = await self.read(path)
-        served = (await self.ingress.models())["models"]
-        predictions = await asyncio.gather(*(self.predict(data, Path(path).name, COMPARE_TOP_K, model["name"])
-                                             for model in served))
+        """A Markdown table: every served model's top 3 for the uploaded file (decoded once) beside its test accuracy,
+        precision, recall and milliseconds per image (from its metrics.json), the default model first."""
+        image = await self.decoded(path)
+        with said_on_page():
+            served = (await self.ingress.models())["models"]
+        predictions = await asyncio.gather(*(self.predict(image, COMPARE_TOP_K, model["name"]) for model in served))
         return comparison_table(served, predictions)
 
-    async def read(self, path: str | None) -> bytes:
+    async def decoded(self, path: str | None) -> np.ndarray:
+        """The uploaded file read and decoded as the API decodes a body."""
         if not path:
             raise gr.Error("Choose an image first.")
-        return await asyncio.to_thread(Path(path).read_bytes)
+        data = await asyncio.to_thread(Path(path).read_bytes)
+        with said_on_page():
+            return await asyncio.to_thread(self.ingress.decode, data, Path(path).name)
 
-    async def predict(self, data: bytes, source: str, k: int, model: str | None = None) -> Prediction:
-        """The API's prepare and predict, with its errors said the page's way (a toast; the page keeps working)."""
-        try:
-            image = await asyncio.to_thread(self.ingress.prepare, data, source, model)
-            return await self.ingress.predict(image, k, model)
-        except ApiError as exc:
-            if exc.status == 503:  # overloaded, or no replica answers: say so, keep serving
-                raise gr.Error(f"The model is busy or restarting ({exc.code}); try again in a moment.") from exc
-            raise gr.Error(f"That file cannot be classified: {exc.message}.") from exc
+    async def predict(self, image: np.ndarray, k: int, model: str | None = None) -> Prediction:
+        """The API's resize and predict (with its replica retries), its errors said the page's way."""
+        with said_on_page():
+            return await self.ingress.predict(await asyncio.to_thread(self.ingress.sized, image, model), k, model)
 
     async def describe(self) -> str:
         described = await self.ingress.classifier.describe.remote()
@@ -79,6 +80,17 @@ class PageBackend:
         accuracy = (described["metrics"].get("test") or {}).get("accuracy")  # metrics.json: {"test": {...}, ...}
         score = f" · test accuracy **{accuracy:.4f}**" if isinstance(accuracy, (int, float)) else ""
         return f"Model **{described['name']}:{described['version']}** ({described['kind']}){score}"
+
+
+@contextmanager
+def said_on_page() -> Iterator[None]:
+    """An API error as a toast on the page, which keeps working."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status == 503:  # overloaded, or no replica answers: say so, keep serving
+            raise gr.Error(f"The model is busy or restarting ({exc.code}); try again in a moment.") from exc
+        raise gr.Error(f"That file cannot be classified: {exc.message}.") from exc
 
 
 def comparison_table(served: list[dict[str, Any]], predictions: list[Prediction]) -> str:

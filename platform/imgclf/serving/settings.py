@@ -31,7 +31,7 @@ class ClassifierConfig:
     batch_wait_timeout_s: float = 0.0
 
     def __post_init__(self) -> None:
-        references = (self.model,) if isinstance(self.model, str) else self.model
+        references = self.references
         if not isinstance(references, tuple) or not references or not all(isinstance(r, str) and r for r in references):
             raise ConfigError("model must be a model reference such as 'digits-vgg16:1', a list of them, or a "
                               f"pattern such as 'digits-*'; got {self.model!r}")
@@ -51,20 +51,20 @@ class ClassifierConfig:
         return build_dataclass(cls, values, "Classifier user_config.")
 
 
-def expand_references(references: tuple[str, ...], registered: list[str]) -> list[str]:
-    """Each reference as given, or for a `<prefix>*` pattern the registered names starting with the prefix
-    (VGG16 models first, then by name); in order, without repeats. A pattern matching nothing is an error."""
-    expanded: list[str] = []
+def expand_references(references: tuple[str, ...], registered: list[str]) -> list[list[str]]:
+    """A group per reference: the reference as given, or for a `<prefix>*` pattern the registered names starting
+    with the prefix, by name; in order, without repeats. A pattern matching nothing is an error."""
+    expanded: list[list[str]] = []
     for reference in references:
         if not reference.endswith(MODEL_PATTERN_SUFFIX):
             matches = [reference]
         else:
             prefix = reference[: -len(MODEL_PATTERN_SUFFIX)]
-            matches = sorted((name for name in registered if name.startswith(prefix)),
-                             key=lambda name: (not name.endswith("-vgg16"), name))
+            matches = sorted(name for name in registered if name.startswith(prefix))
             if not matches:
                 raise ModelNotFoundError(f"no registered model matches {reference!r}; models: {', '.join(registered)}")
-        expanded.extend(match for match in matches if match not in expanded)
+        seen = {name for group in expanded for name in group}
+        expanded.append([match for match in matches if match not in seen])
     return expanded
 
 

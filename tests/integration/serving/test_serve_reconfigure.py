@@ -16,6 +16,7 @@ computed it, whatever version number the answer names.
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 import threading
 import time
@@ -175,6 +176,21 @@ def replica_ids(app: dict[str, Any], name: str) -> set[str]:
 # --- 1. hot swap ------------------------------------------------------------------------------------------------
 
 
+def infer(url: str, image: bytes, version: str | None = None) -> httpx.Response:
+    """One image through the inference protocol's infer route of VGG_MODEL (at `version`, if given)."""
+    path = f"/v2/models/{VGG_MODEL}" + (f"/versions/{version}" if version else "") + "/infer"
+    body = {"inputs": [{"name": "IMAGE", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(image).decode()]}]}
+    return httpx.post(f"{url}{path}", json=body, timeout=REQUEST_TIMEOUT_S)
+
+
+def inferred(answer: httpx.Response) -> tuple[str, list[int], str]:
+    """The answer's model version, PROBABILITIES shape and LABEL."""
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    outputs = {output["name"]: output for output in body["outputs"]}
+    return body["model_version"], outputs["PROBABILITIES"]["shape"], outputs["LABEL"]["data"][0]
+
+
 @dataclass
 class Answer:
     sent: float  # when the request went out
@@ -223,6 +239,8 @@ def test_new_model_version_is_swapped_in_without_a_failed_request(stage: Stage, 
     started = time.monotonic()
     before = stage.deploy(stage.config("1"), "v1")
     wait_until_ready(stage.url, version="1")
+    version, shape, label = inferred(infer(stage.url, digit))  # the Api replica now knows version 1's labels
+    assert (version, shape, label in DIGIT_CLASSES) == ("1", [1, len(DIGIT_CLASSES)], True)
 
     stop = threading.Event()
     clients = [Client(stage.url, digit, stop) for _ in range(3)]
@@ -270,6 +288,13 @@ def test_new_model_version_is_swapped_in_without_a_failed_request(stage: Stage, 
     assert replica_ids(after, "Classifier") == replica_ids(before, "Classifier")
     [model] = httpx.get(f"{stage.url}/v1/models", timeout=30).json()["models"]
     assert (model["name"], model["version"]) == (VGG_MODEL, "2")
+    # The inference protocol answers with version 2's network and labels, asked by name or by version, and no
+    # longer knows version 1.
+    for asked in (None, "2"):
+        version, shape, label = inferred(infer(stage.url, digit, asked))
+        assert (version, shape, label in PARITY_CLASSES) == ("2", [1, len(PARITY_CLASSES)], True)
+    gone = infer(stage.url, digit, "1")
+    assert gone.status_code == 404 and f"{VGG_MODEL} version 2" in gone.json()["error"], gone.text
 
 
 # --- 2. backpressure --------------------------------------------------------------------------------------------
