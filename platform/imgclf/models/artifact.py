@@ -187,6 +187,8 @@ def load_keras_model(folder: Path, card: ModelCard, precision: str) -> keras.Mod
 
 
 def load_keras_file(path: Path) -> keras.Model:
+    """A saved network (a VGG16 or an embedding extractor), whose layers include imgclf's own VGGPreprocess."""
     from imgclf.models.keras_api import keras  # noqa: F811
+    from imgclf.models.vgg import VGGPreprocess
 
-    return keras.models.load_model(path, compile=False)
+    return keras.models.load_model(path, compile=False, custom_objects={"imgclf>VGGPreprocess": VGGPreprocess})

@@ -17,7 +17,7 @@ import numpy as np
 from imgclf.cluster import connect
 from imgclf.config import TrainSettings
 from imgclf.data.dataset import PreparedDataset, prepare_dataset
-from imgclf.evaluation.calibration import fit_temperature
+from imgclf.evaluation.calibration import calibration_note, fit_temperature
 from imgclf.evaluation.evaluate import METRICS_FILE, evaluate_classifier, score_of, write_evaluation
 from imgclf.evaluation.report import ModelScore, comparison_table, write_report
 from imgclf.evaluation.significance import mcnemar
@@ -248,6 +248,8 @@ def write_run_report(result: RunResult, settings: TrainSettings, data: PreparedD
     report = data.report()
     skipped = "\n".join(f"- `{item['path']}`: {item['cause']}" for item in report["skipped"]) or "None."
     sections = {
+        "Calibration": calibration_note({name: m["calibration"] for name, m in metrics.items()},
+                                        len(data.indices("test"))),
         "Hyperparameter search (cross-validated on train+val)": search_table(metrics),
         "Models": "\n".join(f"- `{m.name}:{m.version}` in `{settings.registry}`" for m in result.models),
         "Data": f"`{data.root}`: {report['images']} images, {len(data.classes)} classes, "

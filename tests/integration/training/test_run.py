@@ -105,8 +105,15 @@ def test_every_model_is_calibrated_and_compared_with_vgg16(trained_run: TrainedR
         for when in ("before", "after"):
             assert 0.0 <= calibration[when]["ece"] <= 1.0
             assert sum(row["count"] for row in calibration[when]["bins"]) == n_test
+            assert 0.0 <= calibration[when]["noise"]["mean"] <= calibration[when]["noise"]["p95"] < 1.0
         low, high = metrics[name]["test"]["accuracy_ci95"]
         assert low <= metrics[name]["test"]["accuracy"] <= high
+    report = (trained_run.run_dir / "report.md").read_text()
+    assert f"on these {n_test} test images" in report
+    for name in MODEL_NAMES:
+        after = metrics[name]["calibration"]["after"]
+        verdict = "within" if after["ece"] <= after["noise"]["p95"] else "beyond"
+        assert f"- `{name}`: {after['ece']:.4f} ({verdict} its noise, {after['noise']['p95']:.4f})" in report
     predictions = {name: np.array(metrics[name]["predictions"]) for name in MODEL_NAMES}
     labels = np.array([DIGIT_CLASSES.index(row["label"]) for row in manifest_test_rows(trained_run, VGG_MODEL)])
     assert "mcnemar" not in metrics[VGG_MODEL]

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from imgclf.evaluation.calibration import calibration_metrics, calibration_report, fit_temperature
+from imgclf.evaluation.calibration import (
+    calibration_metrics, calibration_note, calibration_report, ece_noise, fit_temperature,
+)
 from imgclf.models.calibration import apply_temperature
 
 
@@ -50,3 +52,39 @@ def test_underconfidence_gets_a_temperature_below_one():
 
 def test_no_rows_means_no_scaling():
     assert fit_temperature(np.empty((0, 3)), np.empty(0, dtype=int)) == 1.0
+
+
+def calibrated_answers(rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes; class 0 predicted with a confidence between 0.5 and 1 and right exactly that often."""
+    confidence = rng.uniform(0.5, 1.0, rows)
+    labels = (rng.random(rows) >= confidence).astype(int)
+    return np.stack([confidence, 1 - confidence], axis=1), labels
+
+
+def test_a_calibrated_models_ece_stays_within_its_noise_95_times_in_100():
+    rng = np.random.default_rng(0)
+    reports = [calibration_report(*calibrated_answers(60, rng)) for _ in range(400)]
+    within = np.mean([report["ece"] <= report["noise"]["p95"] for report in reports])
+    assert 0.9 <= within <= 0.99
+    assert all(0 < report["noise"]["mean"] < report["noise"]["p95"] for report in reports)
+
+
+def test_ece_noise_shrinks_with_rows_and_vanishes_for_certain_answers():
+    rng = np.random.default_rng(1)
+    few, many = ece_noise(rng.uniform(0.5, 1.0, 60)), ece_noise(rng.uniform(0.5, 1.0, 6000))
+    assert few["mean"] > 0.08 and many["p95"] < 0.03
+    assert ece_noise(np.ones(50)) == {"mean": 0.0, "p95": 0.0}
+    confidence = rng.uniform(0.5, 1.0, 60)
+    assert ece_noise(confidence) == ece_noise(confidence)  # seeded: the same report twice
+
+
+def test_the_reports_note_says_whether_each_ece_is_within_its_noise():
+    rng = np.random.default_rng(2)
+    probabilities, labels = calibrated_answers(60, rng)
+    calibrated = calibration_metrics(probabilities, labels, 1.0)
+    wrong = calibration_metrics(*overconfident(rows=60), 1.0)
+    note = calibration_note({"steady": calibrated, "sure": wrong}, 60).splitlines()
+    assert "on these 60 test images" in note[0]
+    noise = calibrated["after"]["noise"]["p95"]
+    assert note[2] == f"- `steady`: {calibrated['after']['ece']:.4f} (within its noise, {noise:.4f})"
+    assert note[3].startswith("- `sure`: ") and "(beyond its noise" in note[3]

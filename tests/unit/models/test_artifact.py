@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -167,6 +169,18 @@ def test_embedding_baseline_artifact_predicts_exactly_like_the_estimator(
     assert (tmp_path / EXTRACTOR_FILE).is_file()
     assert isinstance(loaded.features, EmbeddingFeatures)
     assert np.array_equal(loaded.predict_batch(new_images), expected.predict_batch(new_images))
+
+
+def test_an_embedding_baseline_loads_in_a_fresh_process(vgg: keras.Model, seed: int, tmp_path: Path) -> None:
+    """Its extractor holds imgclf's VGGPreprocess layer: loading must not depend on a VGG16 loaded before it (a
+    Serve replica or batch actor may load a baseline first)."""
+    features = EmbeddingFeatures(embedding_model(vgg))
+    estimator, _ = fitted_baseline("dt", seed, features)
+    save_estimator_artifact(tmp_path, estimator, features, baseline_card("dt", weights_source="none", pretrained=False))
+    load = f"from imgclf.models.artifact import load_classifier; print(list(load_classifier({str(tmp_path)!r}).labels))"
+    result = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == str(LABELS)
 
 
 def test_networks_saved_from_a_worker_thread_stay_in_the_native_format(vgg: keras.Model, architecture: VGGArchitecture,
