@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from utils.digits_run import VGG_MODEL, TrainedRun
+from utils.digits_run import SERVED_BASELINES, VGG_MODEL, TrainedRun
 from utils.ray_head import free_port, venv_env
 from utils.serve_app import REPO
 
@@ -35,8 +35,10 @@ def exported(metrics_url: str, prefix: str) -> bool:
 
 def test_serve_command_serves_prints_urls_and_stops_on_ctrl_c(serve_registry: Path, trained_run: TrainedRun) -> None:
     port = free_port()
+    # As `make demo` serves a run: a pattern, whose VGG16 (latest: version 2) is the default. Each replica loads
+    # the pattern's models in name order, so an embedding baseline loads before any VGG16 in a fresh process.
     command = [sys.executable, "-m", "imgclf.cli", "serve", "--registry", str(serve_registry), "--model",
-               f"{VGG_MODEL}:2", "--port", str(port), "--examples", str(trained_run.data_dir)]
+               "digits-*", "--port", str(port), "--examples", str(trained_run.data_dir)]
     server = subprocess.Popen(command, cwd=REPO, env=venv_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
     lines: list[str] = []
@@ -57,7 +59,9 @@ def test_serve_command_serves_prints_urls_and_stops_on_ctrl_c(serve_registry: Pa
         digit = sorted((trained_run.data_dir / "4").glob("*.png"))[0]
         answer = httpx.post(f"{url}/v1/classify", content=digit.read_bytes(), headers={"content-type": "image/png"},
                             timeout=60)
-        assert answer.status_code == 200 and answer.json()["model"]["version"] == "2"
+        assert answer.status_code == 200 and answer.json()["model"] == {"name": VGG_MODEL, "version": "2"}
+        listed = httpx.get(f"{url}/v1/models", timeout=30).json()["models"]
+        assert [model["name"] for model in listed] == [VGG_MODEL, *sorted(SERVED_BASELINES)]
         assert exported(metrics_url, "ray_serve"), f"no ray_serve metric at {metrics_url} in {METRICS_TIMEOUT_S} s"
         assert httpx.get(f"{url}/ui/", timeout=30).status_code == 200
     finally:
