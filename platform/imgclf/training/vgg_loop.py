@@ -39,6 +39,7 @@ class EpochLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
         seconds = time.perf_counter() - self.started
+        logs.pop("lr", None)  # Keras' LearningRateScheduler logs the rate as `lr` too: one name for it is enough
         logs["learning_rate"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
         logs["images_per_second"] = self.train_images / seconds if seconds > 0 else 0.0
         logs["epoch_seconds"] = seconds

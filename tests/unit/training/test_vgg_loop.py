@@ -90,6 +90,7 @@ def test_early_stopping_ends_training_and_restores_the_best_epoch():
     )
     val_loss = trained.history["val_loss"]
     best = int(np.argmin(val_loss))
+    assert trained.history["learning_rate"] == pytest.approx([1e-3] * len(val_loss)) and "lr" not in trained.history
     assert len(val_loss) == best + 1 + settings.early_stopping_patience < settings.epochs, val_loss
     assert trained.best_epoch == best + 1
     for restored, kept in zip(trained.model.get_weights(), snapshots.snapshots[best], strict=True):
