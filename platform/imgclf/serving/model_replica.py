@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("imgclf.serving")
 MODEL_INFO_REFRESH_S = 5.0  # Ray drops a gauge some 20-30 s after its last set(): keep setting it
+# What /v1/models and the page show of a model's metrics.json: its scores, not its per-epoch history or its
+# answer for each test image (kilobytes per model, on every listing).
+LISTED_METRICS = ("test", "calibration", "timing", "cv")
 CONFIDENCE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0]
 
 
@@ -43,7 +46,7 @@ class LoadedModel:
     name: str
     version: str
     classifier: Classifier
-    evaluation: dict[str, Any]  # the artifact's metrics.json (empty when it has none)
+    evaluation: dict[str, Any]  # the LISTED_METRICS of the artifact's metrics.json (empty when it has none)
 
     def summary(self) -> dict[str, Any]:
         """What answering a request needs: identity, kind, labels and input size (a few hundred bytes)."""
@@ -91,6 +94,7 @@ def load_model(registry: Registry, config: ClassifierConfig, reference: str) -> 
     folder = registry.local_path(f"{name}:{version}")
     metrics_file = folder / "metrics.json"
     evaluation = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    evaluation = {key: value for key, value in evaluation.items() if key in LISTED_METRICS}
     classifier = load_classifier(folder, backend=config.backend, precision=config.precision)
     return LoadedModel(name, version, classifier, evaluation)
 

@@ -95,6 +95,7 @@ def test_models_route_describes_every_served_model_the_default_first(served: Ser
     assert [described["name"] for described in models] == list(SERVED_MODELS)
     assert [described["kind"] for described in models] == ["vgg16", "knn", "dt"]
     assert all(0 <= described["metrics"]["test"]["accuracy"] <= 1 for described in models)
+    assert all(set(described["metrics"]) == {"test", "calibration", "timing", "cv"} for described in models)
     model = models[0]
     assert (model["name"], model["version"], model["kind"]) == (VGG_MODEL, "1", "vgg16")
     assert model["labels"] == [str(d) for d in range(10)] and model["input_size"] == 32
