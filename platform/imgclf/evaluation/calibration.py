@@ -46,25 +46,26 @@ def calibration_report(probabilities: np.ndarray, labels: np.ndarray, bins: int 
     non-empty bin."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == labels
-    which = bin_index(confidence, bins)
+    members = bin_members(confidence, bins)
+    counts, right, expected = members.sum(axis=0), correct @ members, confidence @ members
     edges = np.linspace(0.0, 1.0, bins + 1)
-    rows, ece = [], 0.0
-    for index in range(bins):
-        inside = which == index
-        if not inside.any():
-            continue
-        accuracy, mean_confidence = float(correct[inside].mean()), float(confidence[inside].mean())
-        ece += inside.mean() * abs(accuracy - mean_confidence)
-        rows.append({"lower": float(edges[index]), "upper": float(edges[index + 1]), "count": int(inside.sum()),
-                     "accuracy": accuracy, "confidence": mean_confidence})
-    return {"ece": float(ece), "nll": negative_log_likelihood(probabilities, labels),
+    rows = [{"lower": float(edges[index]), "upper": float(edges[index + 1]), "count": int(counts[index]),
+             "accuracy": float(right[index] / counts[index]), "confidence": float(expected[index] / counts[index])}
+            for index in np.flatnonzero(counts)]
+    return {"ece": float(binned_ece(correct, confidence, members)), "nll": negative_log_likelihood(probabilities, labels),
             "noise": ece_noise(confidence, bins), "bins": rows}
 
 
-def bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
-    """Each row's confidence bin (0 to bins - 1; a bin holds its upper edge)."""
+def bin_members(confidence: np.ndarray, bins: int) -> np.ndarray:
+    """Rows × bins, 1 where a row's confidence falls in the bin (equal-width bins; a bin holds its upper edge)."""
     edges = np.linspace(0.0, 1.0, bins + 1)
-    return np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    return np.eye(bins)[np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)]
+
+
+def binned_ece(correct: np.ndarray, confidence: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """The ECE of right/wrong answers (rows, or draws × rows) at these confidences: the gap between right answers
+    and summed confidence in each bin, summed over bins, per row."""
+    return np.abs(correct @ members - confidence @ members).sum(axis=-1) / len(confidence)
 
 
 def ece_noise(confidence: np.ndarray, bins: int = ECE_BINS, draws: int = NOISE_DRAWS, seed: int = 0) -> dict:
@@ -73,14 +74,11 @@ def ece_noise(confidence: np.ndarray, bins: int = ECE_BINS, draws: int = NOISE_D
     Smith 2007). {"mean", "p95"} over `draws`; an ECE below "p95", or a change smaller than it, is within noise."""
     if not len(confidence):
         return {"mean": 0.0, "p95": 0.0}
-    members = np.eye(bins)[bin_index(confidence, bins)]  # rows × bins
-    expected = confidence @ members  # per bin: the right answers a calibrated model expects
+    members = bin_members(confidence, bins)
     rng = np.random.default_rng(seed)
-    eces = np.concatenate([
-        np.abs((rng.random((min(NOISE_CHUNK, draws - start), len(confidence))) < confidence) @ members - expected)
-        .sum(axis=1) / len(confidence)
-        for start in range(0, draws, NOISE_CHUNK)
-    ])
+    eces = np.concatenate([binned_ece(rng.random((min(NOISE_CHUNK, draws - start), len(confidence))) < confidence,
+                                      confidence, members)
+                           for start in range(0, draws, NOISE_CHUNK)])
     return {"mean": float(eces.mean()), "p95": float(np.quantile(eces, 0.95))}
 
 

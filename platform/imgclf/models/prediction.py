@@ -23,7 +23,7 @@ class Prediction:
     @classmethod
     def from_probabilities(cls, probabilities: np.ndarray, labels: Sequence[str], k: int, *, model_name: str,
                            model_version: str, embedding: np.ndarray | None = None) -> Prediction:
-        order = np.argsort(-probabilities, kind="stable")[:k]
+        order = ranking(probabilities)[:k]
         ranked = tuple((labels[index], float(probabilities[index])) for index in order)
         return cls(label=ranked[0][0], label_index=int(order[0]), score=ranked[0][1], top_k=ranked,
                    model_name=model_name, model_version=model_version,
@@ -41,3 +41,8 @@ class Prediction:
     def scores(self) -> dict[str, float]:
         """{label: probability} of the top k, best first (what Gradio's Label shows)."""
         return dict(self.top_k)
+
+
+def ranking(probabilities: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Label indices from most to least probable; ties keep label order."""
+    return np.argsort(-np.asarray(probabilities), kind="stable")

@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from imgclf import __version__
-from imgclf.models.prediction import Prediction
+from imgclf.models.prediction import Prediction, ranking
 from imgclf.serving.http_errors import ApiError
 from imgclf.serving.uploads import read_limited_body
 
@@ -83,11 +83,13 @@ class InferenceProtocol:
         """The summary of the served model called `name` (at `version`, if given); 404 otherwise. It comes from this
         replica's catalogue, asked of the Classifier again only when the catalogue lacks that model or version, so a
         request does not ship every model's metrics."""
-        described = self.catalogue.get(name)
-        if described is None or version not in (None, described["version"]):
-            self.catalogue = {model["name"]: model for model in await self.ingress.summaries()}
+        def wanted() -> dict[str, Any] | None:
             described = self.catalogue.get(name)
-        if described is None or version not in (None, described["version"]):
+            return described if described and version in (None, described["version"]) else None
+
+        if wanted() is None:
+            self.catalogue = {model["name"]: model for model in await self.ingress.summaries()}
+        if (described := wanted()) is None:
             asked = f"{name}" + (f" version {version}" if version is not None else "")
             listing = ", ".join(f"{model['name']} version {model['version']}" for model in self.catalogue.values())
             raise ApiError(404, "model_not_found", f"model {asked} is not served here; this server serves {listing}")
@@ -221,7 +223,7 @@ def output_tensor(spec: dict[str, Any], predictions: list[Prediction], labels: l
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(labels):
             raise ApiError(400, "bad_request", f"classification must be 1 to {len(labels)}; got {count!r}")
         data = [f"{p.probabilities[index]:f}:{index}:{labels[index]}" for p in predictions
-                for index in np.argsort(-np.asarray(p.probabilities), kind="stable")[:count]]
+                for index in ranking(p.probabilities)[:count]]
         tensor = {"datatype": "BYTES", "shape": [len(predictions), count], "data": data}
     elif spec["name"] == PROBABILITIES:
         data = [value for p in predictions for value in p.probabilities]

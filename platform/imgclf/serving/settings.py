@@ -55,6 +55,7 @@ def expand_references(references: tuple[str, ...], registered: list[str]) -> lis
     """A group per reference: the reference as given, or for a `<prefix>*` pattern the registered names starting
     with the prefix, by name; in order, without repeats. A pattern matching nothing is an error."""
     expanded: list[list[str]] = []
+    seen: set[str] = set()
     for reference in references:
         if not reference.endswith(MODEL_PATTERN_SUFFIX):
             matches = [reference]
@@ -63,8 +64,8 @@ def expand_references(references: tuple[str, ...], registered: list[str]) -> lis
             matches = sorted(name for name in registered if name.startswith(prefix))
             if not matches:
                 raise ModelNotFoundError(f"no registered model matches {reference!r}; models: {', '.join(registered)}")
-        seen = {name for group in expanded for name in group}
         expanded.append([match for match in matches if match not in seen])
+        seen.update(matches)
     return expanded
 
 
