@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from imgclf.config import BaselineSettings, DecodeLimits, SplitSettings
+from imgclf.bench.cluster import section_cluster
 from imgclf.bench.data import digits_folder
 from imgclf.data.dataset import prepare_dataset
 from imgclf.models.features import PixelFeatures
@@ -59,19 +60,13 @@ def run(bench_dir: Path, **_: Any) -> dict[str, Any]:
     settings = BaselineSettings()
     jobs = digits_search_jobs(bench_dir, settings)
     cpus = cpu_count()
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
-    try:
+    with section_cluster():
         cpus = int(ray.cluster_resources().get("CPU", cpus))
         warm_up = [SearchJob(job.name, job.kind, job.features[:WARM_UP_ROWS], job.labels[:WARM_UP_ROWS]) for job in jobs]
         search(warm_up, settings, SEED, parallel=True)
         first_s, sequential = timed_search(jobs, settings, parallel=False)
         parallel_s, parallel = timed_search(jobs, settings, parallel=True)
         second_s, _ = timed_search(jobs, settings, parallel=False)
-    finally:
-        if started_ray:
-            ray.shutdown()
     sequential_s = statistics.mean((first_s, second_s))
     ratio = parallel_s / sequential_s
     return {

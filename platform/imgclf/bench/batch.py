@@ -28,7 +28,6 @@ sampled in a background thread during a batch job on min(N, MEMORY_IMAGES) image
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -39,21 +38,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import psutil
 import pyarrow.parquet as pq
-import ray
 
 from imgclf.batch.job import BatchSummary, actor_placement, run_batch
 from imgclf.bench.artifacts import BACKEND, WEIGHTS_NOTE, BenchModel, bench_model
+from imgclf.bench.cluster import section_cluster
 from imgclf.bench.data import BenchInputs, photo_folder
-from imgclf.cluster import connect
 from imgclf.batch.settings import BatchSettings
 from imgclf.data.decode import decode_file
 from imgclf.data.transforms import stack_images
 from imgclf.models.artifact import inference_choice, load_classifier
 from imgclf.models.card import read_card
 from imgclf.runtime import cpu_count
-
-import psutil  # ships with Ray (ray/thirdparty_files): importable once ray is imported
 
 IMAGES = 1000
 IMAGE_SIZE = 224
@@ -274,18 +271,9 @@ def throughput(work: Path, photos: Path, images: int) -> dict[str, Any]:
 
 def run(bench_dir: Path, *, inputs: BenchInputs, images: int = IMAGES, **_: Any) -> dict[str, Any]:
     work = bench_dir / "batch"
-    started_ray = not ray.is_initialized()
-    if started_ray:
-        # Ray's workers default to nice 15; at nice 0 they compete for a shared machine's CPUs on the same
-        # terms as this process (bare model) and the naive script.
-        os.environ["RAY_worker_niceness"] = "0"
-    connect(None, progress=False)  # the cluster starts here, before anything is timed
-    try:
+    with section_cluster():
         speed = throughput(work, inputs.photos, images)
         memory = peak_memory(work, inputs.photos, min(images, MEMORY_IMAGES))
-    finally:
-        if started_ray:
-            ray.shutdown()
     meets = {
         "batch_over_bare": speed["batch_over_bare"] >= TARGET_BATCH_OVER_BARE,
         "batch_over_naive": speed["batch_over_naive"] >= TARGET_BATCH_OVER_NAIVE,

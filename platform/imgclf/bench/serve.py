@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import statistics
 import time
 from collections import Counter
@@ -42,6 +41,7 @@ import psutil
 from PIL import Image
 
 from imgclf.bench.artifacts import BACKEND, WEIGHTS_NOTE, bench_model
+from imgclf.bench.cluster import same_priority_env
 from imgclf.bench.data import BenchInputs, source_photos
 from imgclf.data.decode import decode_image
 from imgclf.local_cluster import HeadNode, free_port, head_processes, running_head
@@ -330,10 +330,7 @@ def measure(work: Path, inputs: BenchInputs, image_size: int, measure_s: float, 
     body = request_jpeg(inputs.photos, image_size)
     image = decode_image(body)  # what the ingress hands the Classifier: already at the model's size
     classifier = load_classifier(model.folder, backend=BACKEND)
-    # Ray runs its workers at nice 15 by default; here they run at this process's priority, so on a shared
-    # machine the replicas compete for CPU on the same terms as the bare model they are compared with.
-    env = {**os.environ, "RAY_worker_niceness": "0"}
-    with running_head(num_cpus=HEAD_CPUS, env=env) as head:
+    with running_head(num_cpus=HEAD_CPUS, env=same_priority_env()) as head:
         port = free_port()  # once the head holds its own ports
         configs = {"batched": bench_config(inputs.serve_config, model.registry, model.reference, port, BATCH_SIZE),
                    "unbatched": bench_config(inputs.serve_config, model.registry, model.reference, port, 1)}

@@ -1,5 +1,6 @@
 """`train` section: Ray Train epochs (1 worker) against plain single-process Keras epochs, same data, model and
-augmentation; each side's median epoch after the first (which traces the graph and warms caches)."""
+augmentation; each side's median epoch after the first (which traces the graph and warms caches). The Ray side's
+cluster starts after the plain side ends; its worker runs at this process's priority."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from imgclf.bench.cluster import section_cluster
 from imgclf.bench.data import digits_folder
 from imgclf.config import ClusterSettings, TrainSettings, VGGSettings
 from imgclf.data.dataset import prepare_dataset
@@ -45,7 +47,8 @@ def run(bench_dir: Path, **_: Any) -> dict[str, Any]:
         class_weight=weights,
     )
     run_name = f"bench-train-{datetime.now():%Y%m%d-%H%M%S}"  # a new run: an old name would resume its checkpoints
-    on_ray = train_vgg16_on_ray(settings, architecture, data, run_name, class_weight=weights, progress=False)
+    with section_cluster():  # only for the Ray side: its own processes' share of the CPUs is part of its cost
+        on_ray = train_vgg16_on_ray(settings, architecture, data, run_name, class_weight=weights, progress=False)
     plain_s, ray_s = (statistics.median(run.history["epoch_seconds"][1:]) for run in (plain, on_ray))
     return {
         "train_images": len(train_images),
