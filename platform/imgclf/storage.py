@@ -97,9 +97,11 @@ def read_limited(location: Location, path: str, shown: str, *, max_bytes: int) -
             raise ImageDecodeError(shown, f"cannot read file: {NOT_A_FILE[info.type]}")
         check_size(shown, info.size, max_bytes)
         with location.filesystem.open_input_stream(path) as stream:
-            return stream.read()
+            data = stream.read(max_bytes + 1)
     except (ArrowException, OSError) as exc:
         raise ImageDecodeError(shown, f"cannot read file: {exc}") from exc
+    check_size(shown, len(data), max_bytes)  # the filesystem did not say the size, or it grew since
+    return data
 
 
 def read_local(path: str | os.PathLike[str], shown: str, *, max_bytes: int) -> bytes:

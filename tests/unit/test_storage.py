@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import fsspec  # gradio's client needs it, so every install has it
 import pyarrow.fs as pafs
 import pytest
 
@@ -49,6 +50,22 @@ def test_local_and_remote_reads_refuse_the_same_oversized_file_with_the_same_mes
     assert messages == {"big.png: 101 bytes exceeds the limit of 100 bytes"}
     assert str(by_decode.value) == f"{tmp_path / 'big.png'}: 101 bytes exceeds the limit of 100 bytes"
     assert read_limited(local, str(tmp_path / "big.png"), "big.png", max_bytes=101) == b"x" * 101
+
+
+class SizeNotListed(pafs.FSSpecHandler):
+    """A filesystem that lists files without their sizes, as some object stores and gateways do."""
+
+    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+        return [pafs.FileInfo(info.path, info.type) for info in super().get_file_info(paths)]
+
+
+def test_a_remote_read_stops_at_the_limit_when_the_filesystem_does_not_say_the_size(tmp_path: Path) -> None:
+    (tmp_path / "big.png").write_bytes(b"x" * 101)
+    remote = Location(pafs.PyFileSystem(SizeNotListed(fsspec.filesystem("file"))), str(tmp_path), "nosize://")
+    assert remote.filesystem.get_file_info(str(tmp_path / "big.png")).size is None
+    with pytest.raises(ImageTooLargeError, match="big.png: 101 bytes exceeds the limit of 100 bytes"):
+        read_limited(remote, str(tmp_path / "big.png"), "big.png", max_bytes=100)
+    assert read_limited(remote, str(tmp_path / "big.png"), "big.png", max_bytes=101) == b"x" * 101
 
 
 def test_decode_file_refuses_a_fifo_instead_of_waiting_for_a_writer(tmp_path: Path) -> None:

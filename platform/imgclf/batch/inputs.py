@@ -30,7 +30,7 @@ def require_folder(location: Location) -> None:
 def list_images(location: Location) -> list[ListedFile]:
     """Every image file below the folder, recursively (hidden files and folders left out), sorted by shown path.
 
-    Raises DatasetError when the folder does not exist or holds no image files.
+    Raises DatasetError when the folder does not exist, holds no image files or has a folder that cannot be listed.
     """
     require_folder(location)
     paths = walk_local(location.base) if location.is_local else walk_remote(location)
@@ -57,9 +57,12 @@ def printable(path: str) -> str:
 
 def walk_local(base: str) -> list[str]:
     """os.walk does not follow symlinked folders, so symlink loops end; symlinked files are listed (a dangling or
-    looping one gets an error row)."""
+    looping one gets an error row). A folder that cannot be listed is a DatasetError: its images would be lost."""
+    def refuse(error: OSError) -> None:
+        raise DatasetError(f"cannot list input folder {printable(str(error.filename))}: {error.strerror or error}")
+
     found = []
-    for folder, subfolders, names in os.walk(base):
+    for folder, subfolders, names in os.walk(base, onerror=refuse):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
         found.extend(os.path.join(folder, name) for name in names if is_image_name(name))
     return found

@@ -14,7 +14,7 @@ from imgclf.batch.roots import AllowedRoots
 from imgclf.batch.schema import output_schema
 from imgclf.config import DecodeLimits
 from imgclf.data.decode import decode_image
-from imgclf.data.transforms import stack_images
+from imgclf.data.transforms import resize_image, stack_images
 from imgclf.errors import ImageDecodeError
 from imgclf.models.prediction import Prediction
 from imgclf.storage import Location
@@ -62,7 +62,9 @@ class BatchPredictor:
         for index, file in enumerate(files):
             try:
                 data = read_file(self.location, file, self.spec.limits, self.spec.roots)
-                images.append(decode_image(data, source=file.shown, limits=self.spec.limits))
+                # resized at once, so the batch never holds more than one image at its full size
+                images.append(resize_image(decode_image(data, source=file.shown, limits=self.spec.limits),
+                                           self.classifier.input_size))
                 decoded.append(index)
             except ImageDecodeError as exc:
                 errors[index] = f"{type(exc).__name__}: {exc.cause}"

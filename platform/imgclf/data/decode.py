@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import IcoImagePlugin, Image, ImageOps, UnidentifiedImageError
 
 from imgclf.config import DecodeLimits
 from imgclf.errors import (
@@ -27,6 +27,7 @@ Image.MAX_IMAGE_PIXELS = None
 SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 WIDE_MODES = SIXTEEN_BIT_MODES | {"I", "F"}
 WHITE = (255, 255, 255)
+ICON_MAGIC = b"\x00\x00\x01\x00"  # how Pillow tells a Windows icon
 
 
 def decode_image(data: bytes, *, source: str = "<bytes>", limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
@@ -38,17 +39,30 @@ def decode_image(data: bytes, *, source: str = "<bytes>", limits: DecodeLimits =
         raise EmptyImageError(source, "empty file (0 bytes)")
     check_size(source, len(data), limits.max_bytes)
     with translate_pillow_errors(source):
+        if data.startswith(ICON_MAGIC):  # an icon decodes its largest frame while it opens: check that frame first
+            check_pixels(source, icon_frame_size(data), limits)
         image = Image.open(io.BytesIO(data))
-        width, height = image.size
-        if width < 1 or height < 1:
-            raise CorruptImageError(source, f"image has no pixels ({width}x{height})")
-        if width * height > limits.max_pixels:
-            raise ImageTooLargeError(
-                source, f"{width}x{height} = {width * height} pixels exceeds the limit of {limits.max_pixels}"
-            )
+        check_pixels(source, image.size, limits)
         image.load()
         image = ImageOps.exif_transpose(image)
         return to_rgb_array(image)
+
+
+def check_pixels(source: str, size: tuple[int, int], limits: DecodeLimits) -> None:
+    """Refuse an image without pixels, or with more than the limit, from its header's size."""
+    width, height = size
+    if width < 1 or height < 1:
+        raise CorruptImageError(source, f"image has no pixels ({width}x{height})")
+    if width * height > limits.max_pixels:
+        raise ImageTooLargeError(
+            source, f"{width}x{height} = {width * height} pixels exceeds the limit of {limits.max_pixels}"
+        )
+
+
+def icon_frame_size(data: bytes) -> tuple[int, int]:
+    """The size of the frame that opening an icon decodes (its first entry, the largest), read from that frame's
+    own header: the icon's directory can claim another."""
+    return IcoImagePlugin.IcoFile(io.BytesIO(data)).frame(0).size
 
 
 def decode_file(path: str | Path, *, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:

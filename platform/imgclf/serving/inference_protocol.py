@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import struct
 from typing import TYPE_CHECKING, Any
@@ -143,7 +142,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], 
         size = int(header_length)
     try:
         header = json.loads(body[:size])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep to parse
         raise ApiError(400, "bad_request", f"the inference request is not JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise ApiError(400, "bad_request", "the inference request must be a JSON object")
@@ -164,7 +163,7 @@ def input_images(header: dict[str, Any], binary: bytes, max_images: int, max_ima
         raise ApiError(400, "bad_request", f"{IMAGE} must have shape [n], n ≥ 1 images; got {shape!r}")
     if shape[0] > max_images:
         raise ApiError(413, "too_many_images", f"{shape[0]} images exceed the limit of {max_images} per request")
-    size = (tensor.get("parameters") or {}).get("binary_data_size")
+    size = parameters_of(tensor, f"{IMAGE}'s parameters").get("binary_data_size")
     images = binary_elements(binary, size) if size is not None else base64_elements(tensor.get("data"))
     if len(images) != shape[0]:
         raise ApiError(400, "bad_request", f"{IMAGE} has shape [{shape[0]}] but holds {len(images)} images")
@@ -180,7 +179,7 @@ def base64_elements(data: Any) -> list[bytes]:
         raise ApiError(400, "bad_request", f"{IMAGE} data must be a list of base64 strings (or binary data)")
     try:
         return [base64.b64decode(item, validate=True) for item in data]
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or ValueError for text that is not ASCII
         raise ApiError(400, "bad_request", f"{IMAGE} data is not base64: {exc}") from exc
 
 
@@ -201,9 +200,19 @@ def binary_elements(binary: bytes, size: Any) -> list[bytes]:
     return elements
 
 
+def parameters_of(holder: dict[str, Any], what: str) -> dict[str, Any]:
+    """The `parameters` object of a request, input or output; {} when absent."""
+    parameters = holder.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise ApiError(400, "bad_request", f"{what} must be a JSON object; got {parameters!r:.40}")
+    return parameters
+
+
 def requested_outputs(header: dict[str, Any]) -> list[dict[str, Any]]:
     """The outputs asked for, each with its parameters; both by default, binary when the request says so."""
-    binary = bool((header.get("parameters") or {}).get("binary_data_output", False))
+    binary = bool(parameters_of(header, "the request's parameters").get("binary_data_output", False))
     outputs = header.get("outputs")
     if outputs is None:
         return [{"name": name, "parameters": {"binary_data": binary}} for name in (PROBABILITIES, LABEL)]
@@ -217,7 +226,7 @@ def requested_outputs(header: dict[str, Any]) -> list[dict[str, Any]]:
 
 def output_tensor(spec: dict[str, Any], predictions: list[Prediction], labels: list[str]) -> dict[str, Any]:
     """One output: the probabilities, the best labels, or (`classification`: K) the top K as "score:index:label"."""
-    parameters = spec.get("parameters") or {}
+    parameters = parameters_of(spec, f"output {spec['name']}'s parameters")
     count = parameters.get("classification")
     if count is not None:
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(labels):

@@ -110,6 +110,8 @@ def test_bad_input_gets_a_4xx_in_the_protocols_form(client, served: ServeApp, di
     with pytest.raises(InferenceServerException) as unknown:
         client.infer("digits-resnet", [image_input([digits[0].read_bytes()])])
     assert unknown.value.status() == "404" and "is not served here" in unknown.value.message()
-    answer = httpx.post(f"{served.url}/v2/models/{VGG_MODEL}/infer", content=b"{not json", timeout=60)
-    assert answer.status_code == 400 and set(answer.json()) == {"error"}
+    image = {"name": "IMAGE", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(digits[0].read_bytes()).decode()]}
+    for body in (b"{not json", b"[" * 100_000, json.dumps({"inputs": [image], "parameters": 1}).encode()):
+        answer = httpx.post(f"{served.url}/v2/models/{VGG_MODEL}/infer", content=body, timeout=60)
+        assert answer.status_code == 400 and set(answer.json()) == {"error"}, answer.text
     assert client.infer(VGG_MODEL, [image_input([digits[2].read_bytes()])]).as_numpy("LABEL").shape == (1,)

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pyarrow.fs as pafs
 import pytest
@@ -125,9 +126,28 @@ def test_a_symlink_out_of_the_allowed_roots_is_refused_and_one_inside_is_read(im
 NOBODY = 65534
 
 
+def as_nobody(action: Callable[[], str]) -> str:
+    """What `action` returns when run without root's power to read any file: as root, in a forked child that
+    switched to uid/gid 65534 first."""
+    if os.geteuid() != 0:
+        return action()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, report, exit without running pytest's cleanup
+        try:
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, action().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end, "rb") as answer:
+        return answer.read().decode()
+
+
 def read_error(location: Location, file: ListedFile) -> str:
-    """The cause read_file gives for `file`, read without root's power to read any file: as root, in a forked
-    child that switched to uid/gid 65534 first."""
+    """The cause read_file gives for `file`, read as nobody."""
     def cause() -> str:
         try:
             read_file(location, file, DecodeLimits())
@@ -135,21 +155,7 @@ def read_error(location: Location, file: ListedFile) -> str:
             return exc.cause
         return "read"
 
-    if os.geteuid() != 0:
-        return cause()
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: drop root, report, exit without running pytest's cleanup
-        try:
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            os.write(write_end, cause().encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_end, "rb") as answer:
-        return answer.read().decode()
+    return as_nobody(cause)
 
 
 def test_an_unreadable_file_is_a_decode_error_naming_permission_denied() -> None:
@@ -162,4 +168,26 @@ def test_an_unreadable_file_is_a_decode_error_naming_permission_denied() -> None
         (listed,) = list_images(location)
         assert read_error(location, listed) == "cannot read file: Permission denied"
     finally:
+        shutil.rmtree(folder)
+
+
+def test_a_folder_that_cannot_be_listed_is_a_dataset_error_naming_it() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="imgclf-unlistable-"))  # not below pytest's 0700 temp folders
+    locked = folder / "locked"
+    try:
+        folder.chmod(0o755)
+        write_image(folder / "open.png")
+        locked.mkdir()
+        write_image(locked / "unseen.png")
+        locked.chmod(0)
+
+        def listing() -> str:
+            try:
+                return f"listed {len(list_images(Location.parse(str(folder))))}"
+            except DatasetError as exc:
+                return str(exc)
+
+        assert as_nobody(listing) == f"cannot list input folder {locked}: Permission denied"
+    finally:
+        locked.chmod(0o755)
         shutil.rmtree(folder)

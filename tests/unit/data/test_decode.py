@@ -49,6 +49,7 @@ LOSSY = {
     "webp": {"quality": 80},
 }
 LOSSY_TOLERANCE = 4
+ICON_HEADER_BYTES, ICON_ENTRY_BYTES = 6, 16  # an .ico file: its header, one directory entry per frame, the frames
 
 
 def max_error(actual: np.ndarray, expected) -> int:
@@ -298,6 +299,18 @@ def test_declared_size_over_the_limit_is_refused_before_decoding():
 
     with pytest.raises(ImageTooLargeError, match=r"5000x5000 = 25000000 pixels exceeds the limit of 1000000"):
         decode_image(data, source="huge.png", limits=DecodeLimits(max_pixels=1_000_000))
+
+
+def test_an_icon_frame_over_the_limit_is_refused_before_decoding():
+    # Opening an icon decodes its largest frame: a 64x64 icon whose PNG frame claims 5000x5000 fails as corrupt if
+    # decoding is tried, so only a check of that frame's header made before opening reports it as too large.
+    icon = encode(Image.new("RGB", (64, 64), SOLID), "ico", sizes=[(64, 64)])
+    frame_at = ICON_HEADER_BYTES + ICON_ENTRY_BYTES
+    data = icon[:frame_at] + with_declared_png_size(icon[frame_at:], 5000, 5000)
+
+    with pytest.raises(ImageTooLargeError, match=r"5000x5000 = 25000000 pixels exceeds the limit of 1000000"):
+        decode_image(data, source="huge.ico", limits=DecodeLimits(max_pixels=1_000_000))
+    assert decode_image(icon, limits=DecodeLimits(max_pixels=64 * 64)).shape == (64, 64, 3)
 
 
 def test_pixel_limit_is_inclusive():

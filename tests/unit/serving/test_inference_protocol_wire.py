@@ -100,6 +100,9 @@ def test_without_outputs_both_come_back_binary_when_asked() -> None:
     ({"inputs": [{"name": IMAGE, "datatype": "FP32", "shape": [1], "data": [1.0]}]}, b"", 400, "datatype BYTES"),
     ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [2], "data": ["eA=="]}]}, b"", 400, "holds 1 images"),
     ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [1], "data": ["not base64!"]}]}, b"", 400, "not base64"),
+    ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [1], "data": ["\u00e4"]}]}, b"", 400, "not base64"),
+    ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [1], "data": ["eA=="], "parameters": "x"}]}, b"", 400,
+     "IMAGE's parameters must be a JSON object"),
     ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [9], "data": []}]}, b"", 413, "limit of 8 per request"),
     ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 9}}]},
      b"\x05\x00\x00\x00abc", 400, "within the 7 binary bytes"),
@@ -115,9 +118,10 @@ def test_malformed_requests_are_client_errors(header: dict, binary: bytes, statu
 
 
 @pytest.mark.parametrize("body, length, message", [(b"{", None, "not JSON"), (b"[1]", None, "a JSON object"),
+                                                   (b"[" * 100_000, None, "not JSON"),
                                                    (b"{}", "99", "within the body's 2")])
 def test_a_bad_header_is_a_400(body: bytes, length: str | None, message: str) -> None:
-    with pytest.raises(ApiError, match="") as refused:
+    with pytest.raises(ApiError) as refused:
         split_body(body, length)
     assert refused.value.status == 400 and message in refused.value.message
 
@@ -127,6 +131,10 @@ def test_an_unknown_output_or_class_count_is_a_400() -> None:
         requested_outputs({"outputs": [{"name": "SCORES"}]})
     with pytest.raises(ApiError, match="classification must be 1 to 3; got 4"):
         output_tensor({"name": LABEL, "parameters": {"classification": 4}}, predictions(), LABELS)
+    with pytest.raises(ApiError, match="the request's parameters must be a JSON object"):
+        requested_outputs({"parameters": 1})
+    with pytest.raises(ApiError, match="output LABEL's parameters must be a JSON object"):
+        output_tensor({"name": LABEL, "parameters": [1]}, predictions(), LABELS)
     assert json.loads(tensors_response({"model_name": "m", "model_version": "1"}, []).body) == {
         "model_name": "m", "model_version": "1", "outputs": []}
 
