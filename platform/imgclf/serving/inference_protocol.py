@@ -116,11 +116,12 @@ class InferenceProtocol:
         body = await read_limited_body(request, config.max_infer_body_bytes)
         header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
         images = input_images(header, binary, config.max_images_per_request, config.max_body_bytes)
+        specs = requested_outputs(header)  # a bad output request is refused before any image is classified
         prepared = await asyncio.gather(*(self.prepare(index, data, name) for index, data in enumerate(images)))
         predictions = await asyncio.gather(*(self.ingress.predict(image, 1, name) for image in prepared))
         if predictions[0].model_version != described["version"]:  # a new version was deployed meanwhile
             described = await self.served(name, predictions[0].model_version)
-        outputs = [output_tensor(spec, predictions, described["labels"]) for spec in requested_outputs(header)]
+        outputs = [output_tensor(spec, predictions, described["labels"]) for spec in specs]
         answer = {"model_name": predictions[0].model_name, "model_version": predictions[0].model_version,
                   **({"id": header["id"]} if "id" in header else {})}
         return tensors_response(answer, outputs)
@@ -211,7 +212,8 @@ def parameters_of(holder: dict[str, Any], what: str) -> dict[str, Any]:
 
 
 def requested_outputs(header: dict[str, Any]) -> list[dict[str, Any]]:
-    """The outputs asked for, each with its parameters; both by default, binary when the request says so."""
+    """The outputs asked for, each with its parameters (an object); both by default, binary when the request says
+    so."""
     binary = bool(parameters_of(header, "the request's parameters").get("binary_data_output", False))
     outputs = header.get("outputs")
     if outputs is None:
@@ -221,12 +223,12 @@ def requested_outputs(header: dict[str, Any]) -> list[dict[str, Any]]:
     unknown = [item.get("name") for item in outputs if item.get("name") not in (PROBABILITIES, LABEL)]
     if unknown:
         raise ApiError(400, "bad_request", f"unknown output {unknown[0]!r}: this model has {PROBABILITIES}, {LABEL}")
-    return outputs
+    return [{**item, "parameters": parameters_of(item, f"output {item['name']}'s parameters")} for item in outputs]
 
 
 def output_tensor(spec: dict[str, Any], predictions: list[Prediction], labels: list[str]) -> dict[str, Any]:
     """One output: the probabilities, the best labels, or (`classification`: K) the top K as "score:index:label"."""
-    parameters = parameters_of(spec, f"output {spec['name']}'s parameters")
+    parameters = spec.get("parameters", {})  # checked by requested_outputs
     count = parameters.get("classification")
     if count is not None:
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(labels):

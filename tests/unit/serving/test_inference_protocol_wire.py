@@ -134,7 +134,7 @@ def test_an_unknown_output_or_class_count_is_a_400() -> None:
     with pytest.raises(ApiError, match="the request's parameters must be a JSON object"):
         requested_outputs({"parameters": 1})
     with pytest.raises(ApiError, match="output LABEL's parameters must be a JSON object"):
-        output_tensor({"name": LABEL, "parameters": [1]}, predictions(), LABELS)
+        requested_outputs({"outputs": [{"name": LABEL, "parameters": [1]}]})
     assert json.loads(tensors_response({"model_name": "m", "model_version": "1"}, []).body) == {
         "model_name": "m", "model_version": "1", "outputs": []}
 
