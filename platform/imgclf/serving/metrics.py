@@ -1,29 +1,14 @@
 """The API's own Prometheus metrics (Ray exports them prefixed `ray_` on its metrics port; Ray's Serve metrics,
-batching included, are not repeated here)."""
+batching included, are not repeated here). Routes are labelled by their template (`/v2/models/{name}/infer`)."""
 
 from __future__ import annotations
 
-import re
 from functools import cache
 
 from ray.serve import metrics
 
 # Seconds; fine below 100 ms where a small model answers, coarse up to a minute for big batches on CPUs.
 LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60]
-API_ROUTES = ("/v1/classify", "/v1/models", "/healthz", "/readyz", "/docs", "/openapi.json", "/v2",
-              "/v2/health/live", "/v2/health/ready")
-# The inference protocol's model routes, versions folded in: /v2/models/{name}[/versions/{v}][/ready|/infer].
-MODEL_ROUTE = re.compile(r"^/v2/models/[^/]+(?:/versions/[^/]+)?(/ready|/infer)?$")
-
-
-def route_of(path: str) -> str:
-    """A bounded label for a request path: the API route (model names and versions as placeholders), `/ui` for
-    the page, else `other`."""
-    if path in API_ROUTES:
-        return path
-    if model_route := MODEL_ROUTE.match(path):
-        return "/v2/models/{name}" + (model_route.group(1) or "")
-    return "/ui" if path == "/ui" or path.startswith("/ui/") else "other"
 
 
 class ApiMetrics:

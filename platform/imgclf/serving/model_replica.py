@@ -99,6 +99,17 @@ def load_model(registry: Registry, config: ClassifierConfig, reference: str) -> 
     return LoadedModel(name, version, classifier, evaluation)
 
 
+def warm_up(models: dict[str, LoadedModel]) -> None:
+    """One batch of one blank image and one of two through each model before the replica takes requests, so a new
+    replica (a replacement, a scale-up, a reconfigure) answers its first requests at full speed: TensorFlow traces
+    its predict function for a first and a second batch shape (then keeps one for any batch size), OpenVINO and
+    scikit-learn allocate their buffers."""
+    for model in models.values():
+        blank = np.zeros((model.classifier.input_size, model.classifier.input_size, 3), np.uint8)
+        for count in (1, 2):
+            model.classifier.predict_proba([blank] * count)
+
+
 def not_vgg16(model: LoadedModel) -> bool:
     """Sort key: VGG16 models (by their card's kind) first."""
     return model.classifier.card.get("kind") != "vgg16"
@@ -122,6 +133,7 @@ class ClassifierReplica:
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         config = ClassifierConfig.from_mapping(user_config)
         loaded = await asyncio.to_thread(load_models, config)
+        await asyncio.to_thread(warm_up, loaded)
         self.classify_batch.set_max_batch_size(config.max_batch_size)
         self.classify_batch.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
         previous, self.models = self.models, loaded

@@ -1,4 +1,4 @@
-"""What the Gradio page calls: the same decode, resize and Classifier handle as the HTTP API."""
+"""What the Gradio page calls: the classify service the HTTP routes use, its errors said as toasts."""
 
 from __future__ import annotations
 
@@ -7,17 +7,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 import numpy as np
 
 from imgclf.data.scan import is_image_name
 from imgclf.models.prediction import Prediction
-from imgclf.serving.http_errors import ApiError
-
-if TYPE_CHECKING:
-    from imgclf.serving.api import ApiIngress
+from imgclf.serving.errors import ServiceError, Unavailable
+from imgclf.serving.service import ClassifyService
 
 MAX_EXAMPLES = 10
 COMPARE_TOP_K = 3
@@ -39,24 +37,29 @@ def example_images(folder: str | None, limit: int = MAX_EXAMPLES) -> list[str]:
 
 
 class PageBackend:
-    """The page's classify, compare and describe functions: coroutines Gradio awaits on the app's event loop, so
-    the page goes through the same decode, resize and `predict` (with its replica retries) as the HTTP API."""
+    """The page's classify, compare and describe functions: coroutines Gradio awaits on the app's event loop, going
+    through the same classify service (decode, resize, replica retries) as the HTTP routes."""
 
-    def __init__(self, ingress: ApiIngress) -> None:
-        self.ingress = ingress
+    def __init__(self, service: ClassifyService) -> None:
+        self.service = service
 
-    async def classify(self, path: str | None) -> dict[str, float]:
-        """The default model's scores for the uploaded file."""
+    async def classify(self, path: str | None, model: str | None = None) -> dict[str, float]:
+        """The scores of `model` (default: the first served) for the uploaded file."""
         image = await self.decoded(path)
-        prediction = await self.predict(image, self.ingress.config.max_top_k)
+        prediction = await self.predict(image, self.service.config.max_top_k, model or None)
         return prediction.scores()
+
+    async def model_names(self) -> list[str]:
+        """The served models' names, the default first (the Classify tab's Model menu)."""
+        with said_on_page():
+            return [model["name"] for model in await self.service.models()]
 
     async def compare(self, path: str | None) -> str:
         """A Markdown table: every served model's top 3 for the uploaded file (decoded once) beside its test accuracy,
         precision, recall and milliseconds per image (from its metrics.json), the default model first."""
         image = await self.decoded(path)
         with said_on_page():
-            served = (await self.ingress.models())["models"]
+            served = await self.service.models()
         predictions = await asyncio.gather(*(self.predict(image, COMPARE_TOP_K, model["name"]) for model in served))
         return comparison_table(served, predictions)
 
@@ -66,16 +69,17 @@ class PageBackend:
             raise gr.Error("Choose an image first.")
         data = await asyncio.to_thread(Path(path).read_bytes)
         with said_on_page():
-            return await asyncio.to_thread(self.ingress.decode, data, Path(path).name)
+            return await asyncio.to_thread(self.service.decode, data, Path(path).name)
 
     async def predict(self, image: np.ndarray, k: int, model: str | None = None) -> Prediction:
-        """The API's resize and predict (with its replica retries), its errors said the page's way."""
+        """The service's resize and classify, its errors said the page's way."""
         with said_on_page():
-            return await self.ingress.predict(await asyncio.to_thread(self.ingress.sized, image, model), k, model)
+            return await self.service.classify(await asyncio.to_thread(self.service.sized, image, model), k, model)
 
     async def describe(self) -> str:
-        described = await self.ingress.classifier.describe.remote()
-        if described is None:
+        try:
+            described = (await self.service.models())[0]
+        except ServiceError:
             return "No model is loaded yet."
         accuracy = (described["metrics"].get("test") or {}).get("accuracy")  # metrics.json: {"test": {...}, ...}
         score = f" · test accuracy **{accuracy:.4f}**" if isinstance(accuracy, (int, float)) else ""
@@ -87,8 +91,8 @@ def said_on_page() -> Iterator[None]:
     """An API error as a toast on the page, which keeps working."""
     try:
         yield
-    except ApiError as exc:
-        if exc.status == 503:  # overloaded, or no replica answers: say so, keep serving
+    except ServiceError as exc:
+        if isinstance(exc, Unavailable):  # overloaded, or no replica answers: say so, keep serving
             raise gr.Error(f"The model is busy or restarting ({exc.code}); try again in a moment.") from exc
         raise gr.Error(f"That file cannot be classified: {exc.message}.") from exc
 

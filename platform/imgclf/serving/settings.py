@@ -87,6 +87,9 @@ class ApiConfig:
     # A classification whose Classifier replica died is sent again (to a live replica) this many times before
     # the client gets 503 replica_unavailable: classifying is idempotent.
     replica_retries: int = 2
+    # A classification refused because every replica and the queue are full is tried again for this long before
+    # the client gets 503 overloaded (0: at once).
+    overload_wait_s: float = 1.0
     max_images_per_request: int = 32  # images one Open Inference Protocol request may carry
     api_token: str | None = field(default=None, repr=False)  # every route but the probes wants it as Bearer
     ui_password: str | None = field(default=None, repr=False)  # the page asks for it instead of the token
@@ -98,6 +101,7 @@ class ApiConfig:
         check_int_range("max_top_k", self.max_top_k, 1, 10_000)
         check_int_range("retry_after_s", self.retry_after_s, 1, 3600)
         check_int_range("replica_retries", self.replica_retries, 0, 10)
+        check_number_range("overload_wait_s", self.overload_wait_s, 0, 60, " of seconds")
         check_int_range("max_images_per_request", self.max_images_per_request, 1, 1024)
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import UploadFile
 from starlette.requests import ClientDisconnect, Request
 
-from imgclf.serving.http_errors import ApiError
+from imgclf.serving.errors import BadRequest, TooLarge, UnsupportedMedia
 
 RAW_TYPES = ("application/octet-stream", "")  # plus every image/* type
 MULTIPART = "multipart/form-data"
@@ -27,20 +27,19 @@ async def read_limited_body(request: Request, max_bytes: int) -> bytes:
             if len(body) > max_bytes:
                 raise too_large(len(body), max_bytes)
     except ClientDisconnect as exc:  # a 400 for the access log and metrics, not a 500: the client gave up
-        raise ApiError(400, "incomplete_body", f"the client disconnected after {len(body)} bytes of the body") from exc
+        raise BadRequest(f"the client disconnected after {len(body)} bytes of the body", code="incomplete_body") from exc
     return bytes(body)
 
 
-def too_large(size: int, max_bytes: int) -> ApiError:
-    return ApiError(413, "body_too_large", f"request body of {size}+ bytes exceeds the limit of {max_bytes} bytes")
+def too_large(size: int, max_bytes: int) -> TooLarge:
+    return TooLarge(f"request body of {size}+ bytes exceeds the limit of {max_bytes} bytes")
 
 
 async def image_bytes(request: Request, max_bytes: int) -> bytes:
     """The uploaded image's bytes; 415 for other content types, 400 for a form without a `file` part."""
     kind = media_type(request)
     if kind != MULTIPART and kind not in RAW_TYPES and not kind.startswith("image/"):
-        raise ApiError(
-            415, "unsupported_media_type",
+        raise UnsupportedMedia(
             f"content type {kind!r} is not accepted: send multipart/form-data with a `file` part, or the image "
             "itself as image/* or application/octet-stream",
         )
@@ -51,8 +50,8 @@ async def image_bytes(request: Request, max_bytes: int) -> bytes:
     try:
         form = await request.form()
     except Exception as exc:  # noqa: BLE001 - any parser failure is the client's malformed form
-        raise ApiError(400, "malformed_form", f"cannot parse the multipart form: {exc}") from exc
+        raise BadRequest(f"cannot parse the multipart form: {exc}", code="malformed_form") from exc
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise ApiError(400, "missing_file", "the multipart form has no `file` part holding an image")
+        raise BadRequest("the multipart form has no `file` part holding an image", code="missing_file")
     return await upload.read()

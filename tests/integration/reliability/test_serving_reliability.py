@@ -35,7 +35,10 @@ pytestmark = pytest.mark.slow
 
 REQUEST_TIMEOUT_S = 60.0  # per request: an answer later than this counts as a timeout, not as answered
 APP_TIMEOUT_S = 420.0  # starting replicas imports TensorFlow on 2 shared cores
-MAX_ONGOING = 8  # per Classifier replica: the most requests one replica holds, so the most a kill can lose
+MAX_ONGOING = 8  # per Classifier replica: the most requests one replica holds
+# Capacity back after a replica loss: from this long after the replacement is ready, this share of requests is 200.
+SETTLE_S = 15.0
+CAPACITY_SHARE = 0.9
 MAX_BODY_BYTES = 2**20  # the Api's body limit here (1 MiB): "just over" stays cheap to send many times
 CLASSIFIER = {
     "autoscaling_config": {"min_replicas": 2, "max_replicas": 2, "target_ongoing_requests": 4},
@@ -379,7 +382,7 @@ def test_a_killed_classifier_replica_is_replaced_under_load(deployed: Deployed, 
     after_requests = 2 * scale.clients  # requests started after recovery that must all be served
     with scenario_row(scoreboard, scenario="serving: replica killed under load",
                       load=f"{scale.clients} clients, good images, until replaced + {after_requests} requests",
-                      faults=f"SIGKILL 1 of 2 Classifier replicas (failures allowed: <= {MAX_ONGOING} in flight)",
+                      faults="SIGKILL 1 of 2 Classifier replicas (no failure allowed: the Api sends them again)",
                       bad_inputs="-") as row:
         before = wait_for_classifiers(deployed.head, 2, timeout_s=APP_TIMEOUT_S)
         load = Load(deployed.url, scale.clients, lambda rng: rng.choice(goods), seed + 2)
@@ -401,8 +404,9 @@ def test_a_killed_classifier_replica_is_replaced_under_load(deployed: Deployed, 
             times["replaced"] = time.monotonic()
             await asyncio.to_thread(wait_until_ready, deployed.url, timeout_s=120)
             times["ready"] = time.monotonic()
-            await wait_for(lambda: sum(o.started >= times["ready"] for o in load.outcomes) >= after_requests,
-                           COUNT_DEADLINE_S)
+            times["settled"] = times["ready"] + SETTLE_S
+            await wait_for(lambda: sum(o.started >= times["settled"] for o in load.outcomes) >= after_requests,
+                           SETTLE_S + COUNT_DEADLINE_S)
             return {"victim": victim, "in_flight": in_flight, "replicas": replacements, "gone": gone(process)}
 
         result = asyncio.run(load.run(kill_and_recover()))
@@ -410,27 +414,29 @@ def test_a_killed_classifier_replica_is_replaced_under_load(deployed: Deployed, 
         failed = [o for o in outcomes if lost(o)]
         unavailable = [o for o in outcomes if o.status == 503]
         after = [o for o in outcomes if o.started >= times["ready"]]
+        settled = [o for o in outcomes if o.started >= times["settled"]]
+        served_settled = sum(o.status == 200 for o in settled)
         row.update(answered=sum(o.answered for o in outcomes), sent=len(outcomes), failures=len(failed))
         new = {r["actor_id"] for r in result["replicas"]} - {r["actor_id"] for r in before}
         row["details"] = (f"{len(outcomes)} requests by {scale.clients} clients: {summary(outcomes)}; "
               f"{load.clients} clients / {result['in_flight']} requests in flight at the kill; {len(failed)} failed "
               f"({sorted({o.code or o.error[:60] for o in failed})}); replaced in {times['replaced'] - times['killed']:.1f} s, "
               f"/readyz 200 {times['ready'] - times['killed']:.1f} s after the kill; {len(after)} requests after, "
-              f"{sum(o.status == 200 for o in after)} answered 200; test {time.monotonic() - started:.1f} s")
+              f"{sum(o.status == 200 for o in after)} answered 200; from {SETTLE_S:.0f} s after ready {len(settled)}, "
+              f"{served_settled} answered 200; test {time.monotonic() - started:.1f} s")
         print(f"\nreplica kill: {row['details']}")
 
         assert result["gone"], "the killed replica's process is still running"
         assert len(new) == 1, f"expected one new Classifier replica; new actors: {new}"
-        assert len(failed) <= MAX_ONGOING, (
-            f"{len(failed)} requests failed, more than the {MAX_ONGOING} a replica holds: "
-            f"{[(o.status, o.code or o.error[:80]) for o in failed[:10]]}")
+        assert not failed, (f"{len(failed)} requests failed: "
+                            f"{[(o.status, o.code or o.error[:80]) for o in failed[:10]]}")
         for answer in unavailable:
             assert answer.retry_after, f"503 without Retry-After ({answer.code})"
-        assert len(after) >= after_requests, (
-            f"only {len(after)} of {after_requests} requests after recovery ended within {COUNT_DEADLINE_S:.0f} s: "
-            f"{summary(after)}")
-        assert not any(lost(o) for o in after), f"after recovery: {summary(after)}"
-        assert sum(o.status == 200 for o in after) >= len(after) / 2, f"after recovery: {summary(after)}"
+        assert len(settled) >= after_requests, (
+            f"only {len(settled)} of {after_requests} requests {SETTLE_S:.0f} s after recovery ended within "
+            f"{COUNT_DEADLINE_S:.0f} s: {summary(settled)}")
+        assert served_settled >= CAPACITY_SHARE * len(settled), (
+            f"capacity not back {SETTLE_S:.0f} s after the replacement was ready: {summary(settled)}")
         assert sum(o.status == 200 for o in outcomes if o.started >= times["killed"]) > 0, "nothing served meanwhile"
 
 

@@ -1,5 +1,6 @@
 """The Gradio page wires an image file input through the given classify function into a label."""
 
+import asyncio
 from pathlib import Path
 
 import gradio as gr
@@ -55,3 +56,24 @@ def test_compare_tab_wires_its_own_image_through_compare_into_markdown() -> None
 def test_without_compare_the_page_has_no_compare_tab() -> None:
     page = build_page(classify_stub, describe_stub)
     assert "Compare" not in [block.label for block in page.blocks.values() if isinstance(block, gr.Tab)]
+
+
+def classify_with_model_stub(path: str, model: str | None) -> dict[str, float]:
+    return {model or "default": 1.0}
+
+
+def models_stub() -> list[str]:
+    return ["digits-vgg16", "digits-knn-pixels"]
+
+
+def test_with_models_a_model_menu_passes_the_chosen_name_to_classify() -> None:
+    page = build_page(classify_with_model_stub, describe_stub, models=models_stub)
+    [menu] = [block for block in page.blocks.values() if isinstance(block, gr.Dropdown)]
+    [handler] = [fn for fn in page.fns.values() if fn.fn is classify_with_model_stub]
+    assert [block._id for block in handler.inputs][1] == menu._id
+    [loader] = [fn for fn in page.fns.values() if fn.outputs and fn.outputs[0]._id == menu._id]
+    filled = asyncio.run(loader.fn())
+    assert filled.choices == [("digits-vgg16", "digits-vgg16"), ("digits-knn-pixels", "digits-knn-pixels")]
+    assert filled.value == "digits-vgg16"
+    assert not [block for block in build_page(classify_stub, describe_stub).blocks.values()
+                if isinstance(block, gr.Dropdown)]

@@ -11,18 +11,19 @@ import pytest
 import tritonclient.http as triton
 
 from imgclf.models.prediction import Prediction
-from imgclf.serving.http_errors import ApiError
+from imgclf.serving.errors import ServiceError
 from imgclf.serving.inference_protocol import (
     IMAGE,
     LABEL,
     PROBABILITIES,
+    InferenceRequest,
+    RequestedOutput,
     input_images,
     output_tensor,
     requested_outputs,
     split_body,
     tensors_response,
 )
-from imgclf.serving.metrics import route_of
 
 LABELS = ["ants", "bees", "wasps"]
 IMAGES = [b"\x89PNG first", b"\xff\xd8 second, with \x00 inside", b"third"]
@@ -50,13 +51,13 @@ def test_binary_images_from_tritonclient_come_out_byte_for_byte() -> None:
 def test_base64_images_in_json() -> None:
     header = {"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [2],
                           "data": [base64.b64encode(image).decode() for image in IMAGES[:2]]}]}
-    assert input_images(header, b"", max_images=8, max_image_bytes=100) == IMAGES[:2]
+    assert input_images(InferenceRequest.model_validate(header), b"", max_images=8, max_image_bytes=100) == IMAGES[:2]
 
 
 def read_back(outputs: list, binary: bool):
     """Our answer to `outputs` (tritonclient's requested outputs), parsed by tritonclient."""
     header, _ = client_request(binary=True, outputs=outputs)
-    tensors = [output_tensor(spec, predictions(), LABELS) for spec in requested_outputs(header)]
+    tensors = [output_tensor(spec, predictions(), LABELS) for spec in requested_outputs(header, len(LABELS))]
     response = tensors_response({"model_name": "insects", "model_version": "2"}, tensors)
     header_length = response.headers.get("Inference-Header-Content-Length")
     assert (header_length is not None) == binary
@@ -84,14 +85,17 @@ def test_answers_read_back_in_tritonclient(binary: bool) -> None:
 
 
 def test_classification_is_score_index_label_best_first() -> None:
-    tensor = output_tensor({"name": PROBABILITIES, "parameters": {"classification": 2}}, predictions(), LABELS)
+    spec = RequestedOutput(name=PROBABILITIES, parameters={"classification": 2})
+    tensor = output_tensor(spec, predictions(), LABELS)
     assert tensor["shape"] == [3, 2]
     assert tensor["data"][:2] == ["0.700000:1:bees", "0.200000:2:wasps"]
 
 
 def test_without_outputs_both_come_back_binary_when_asked() -> None:
-    assert requested_outputs({"parameters": {"binary_data_output": True}}) == [
-        {"name": PROBABILITIES, "parameters": {"binary_data": True}}, {"name": LABEL, "parameters": {"binary_data": True}}]
+    header = InferenceRequest.model_validate({"inputs": [], "parameters": {"binary_data_output": True}})
+    assert requested_outputs(header, len(LABELS)) == [
+        RequestedOutput(name=PROBABILITIES, parameters={"binary_data": True}),
+        RequestedOutput(name=LABEL, parameters={"binary_data": True})]
 
 
 @pytest.mark.parametrize("header, binary, status, message", [
@@ -102,7 +106,12 @@ def test_without_outputs_both_come_back_binary_when_asked() -> None:
     ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [1], "data": ["not base64!"]}]}, b"", 400, "not base64"),
     ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [1], "data": ["\u00e4"]}]}, b"", 400, "not base64"),
     ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [1], "data": ["eA=="], "parameters": "x"}]}, b"", 400,
-     "IMAGE's parameters must be a JSON object"),
+     "inputs.0.parameters: Input should be a valid dictionary"),
+    ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": ["1"], "data": ["eA=="]}]}, b"", 400,
+     "inputs.0.shape.0: Input should be a valid integer"),
+    ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [1, 1], "data": ["eA=="]}]}, b"", 400, "shape [n]"),
+    ({"outputs": []}, b"", 400, "inputs: Field required"),
+    ({"inputs": [{"name": IMAGE, "shape": [1], "data": ["eA=="]}]}, b"", 400, "inputs.0.datatype: Field required"),
     ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [9], "data": []}]}, b"", 413, "limit of 8 per request"),
     ({"inputs": [{"name": IMAGE, "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 9}}]},
      b"\x05\x00\x00\x00abc", 400, "within the 7 binary bytes"),
@@ -112,8 +121,9 @@ def test_without_outputs_both_come_back_binary_when_asked() -> None:
      b"", 413, "image 0 of 101 bytes exceeds the limit of 100 bytes"),
 ])
 def test_malformed_requests_are_client_errors(header: dict, binary: bytes, status: int, message: str) -> None:
-    with pytest.raises(ApiError) as refused:
-        input_images(header, binary, max_images=8, max_image_bytes=100)
+    with pytest.raises(ServiceError) as refused:
+        parsed, _ = split_body(json.dumps(header).encode(), None)
+        input_images(parsed, binary, max_images=8, max_image_bytes=100)
     assert refused.value.status == status and message in refused.value.message
 
 
@@ -121,28 +131,25 @@ def test_malformed_requests_are_client_errors(header: dict, binary: bytes, statu
                                                    (b"[" * 100_000, None, "not JSON"),
                                                    (b"{}", "99", "within the body's 2")])
 def test_a_bad_header_is_a_400(body: bytes, length: str | None, message: str) -> None:
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(ServiceError) as refused:
         split_body(body, length)
     assert refused.value.status == 400 and message in refused.value.message
 
 
+def header_of(request: dict) -> InferenceRequest:
+    return split_body(json.dumps({"inputs": [], **request}).encode(), None)[0]
+
+
 def test_an_unknown_output_or_class_count_is_a_400() -> None:
-    with pytest.raises(ApiError, match="unknown output 'SCORES'"):
-        requested_outputs({"outputs": [{"name": "SCORES"}]})
-    with pytest.raises(ApiError, match="classification must be 1 to 3; got 4"):
-        output_tensor({"name": LABEL, "parameters": {"classification": 4}}, predictions(), LABELS)
-    with pytest.raises(ApiError, match="the request's parameters must be a JSON object"):
-        requested_outputs({"parameters": 1})
-    with pytest.raises(ApiError, match="output LABEL's parameters must be a JSON object"):
-        requested_outputs({"outputs": [{"name": LABEL, "parameters": [1]}]})
+    with pytest.raises(ServiceError, match="unknown output 'SCORES'"):
+        requested_outputs(header_of({"outputs": [{"name": "SCORES"}]}), len(LABELS))
+    for count in (4, 0, True, "2"):
+        with pytest.raises(ServiceError, match=f"classification must be 1 to 3; got {count!r}"):
+            requested_outputs(header_of({"outputs": [{"name": LABEL, "parameters": {"classification": count}}]}),
+                              len(LABELS))
+    with pytest.raises(ServiceError, match="parameters: Input should be a valid dictionary"):
+        header_of({"parameters": 1})
+    with pytest.raises(ServiceError, match="outputs.0.parameters: Input should be a valid dictionary"):
+        header_of({"outputs": [{"name": LABEL, "parameters": [1]}]})
     assert json.loads(tensors_response({"model_name": "m", "model_version": "1"}, []).body) == {
         "model_name": "m", "model_version": "1", "outputs": []}
-
-
-@pytest.mark.parametrize("path, route", [("/v2", "/v2"), ("/v2/health/ready", "/v2/health/ready"),
-                                         ("/v2/models/digits-vgg16", "/v2/models/{name}"),
-                                         ("/v2/models/digits-vgg16/versions/3/infer", "/v2/models/{name}/infer"),
-                                         ("/v2/models/x/ready", "/v2/models/{name}/ready"),
-                                         ("/v2/models/x/versions/1/other", "other")])
-def test_the_metrics_route_label_stays_bounded(path: str, route: str) -> None:
-    assert route_of(path) == route

@@ -1,5 +1,5 @@
 """Property tests of image_bytes(request, max_bytes) on real Starlette requests built from ASGI scopes: whatever
-the headers and body, the answer is the image's bytes or an ApiError with status 400, 413 or 415, never another
+the headers and body, the answer is the image's bytes or an ServiceError with status 400, 413 or 415, never another
 exception; a body over the limit is refused having read at most the limit plus the chunk that crossed it."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 
-from imgclf.serving.http_errors import ApiError
+from imgclf.serving.errors import ServiceError
 from imgclf.serving.uploads import image_bytes
 
 PROPERTY = settings(max_examples=150, deadline=None, database=None, print_blob=True,
@@ -56,11 +56,11 @@ def request(headers: dict[str, str], wire: Wire, *, in_app: bool = False) -> Req
     return Request(scope, wire.receive)
 
 
-def answer(headers: dict[str, str], wire: Wire, max_bytes: int, *, in_app: bool = False) -> bytes | ApiError:
-    """image_bytes' answer: bytes or an ApiError with a client status; any other exception fails the test."""
+def answer(headers: dict[str, str], wire: Wire, max_bytes: int, *, in_app: bool = False) -> bytes | ServiceError:
+    """image_bytes' answer: bytes or an ServiceError with a client status; any other exception fails the test."""
     try:
         result = asyncio.run(image_bytes(request(headers, wire, in_app=in_app), max_bytes))
-    except ApiError as exc:
+    except ServiceError as exc:
         assert exc.status in CLIENT_STATUSES, exc
         assert exc.code and exc.message
         return exc
@@ -99,14 +99,14 @@ def test_any_raw_request(content_type: str, content_length: str | None, body: by
     refused = not (kind in ("multipart/form-data", "application/octet-stream", "") or kind.startswith("image/"))
     declared = int(content_length) if content_length and content_length.isascii() and content_length.isdigit() else None
     if refused:
-        assert isinstance(result, ApiError) and result.status == 415 and wire.sent == 0
+        assert isinstance(result, ServiceError) and result.status == 415 and wire.sent == 0
     elif declared is not None and declared > max_bytes:
-        assert isinstance(result, ApiError) and result.status == 413 and wire.sent == 0
+        assert isinstance(result, ServiceError) and result.status == 413 and wire.sent == 0
     elif len(body) > max_bytes:
-        assert isinstance(result, ApiError) and result.status == 413
+        assert isinstance(result, ServiceError) and result.status == 413
         assert_stopped_at_the_limit(wire, max_bytes)
     elif disconnect:
-        assert isinstance(result, ApiError) and result.status == 400
+        assert isinstance(result, ServiceError) and result.status == 400
     elif kind != "multipart/form-data":
         assert result == body
 
@@ -124,7 +124,7 @@ def test_a_chunked_body_over_the_limit_is_refused_at_the_chunk_that_crosses_it(
     if body_size <= max_bytes:
         assert result == b"".join(chunks)
         return
-    assert isinstance(result, ApiError) and (result.status, result.code) == (413, "body_too_large")
+    assert isinstance(result, ServiceError) and (result.status, result.code) == (413, "body_too_large")
     if declare:
         assert wire.sent == 0, "a declared length over the limit is refused before reading"
     else:
@@ -140,7 +140,7 @@ def test_any_content_length_header(content_length: str) -> None:
     """Whatever the Content-Length says, the limit is enforced on the bytes that come, without a crash."""
     wire = Wire([b"x" * 60, b"y" * 60])
     result = answer({"content-type": "image/png", "content-length": content_length}, wire, 100)
-    assert isinstance(result, ApiError) and result.status == 413
+    assert isinstance(result, ServiceError) and result.status == 413
     assert_stopped_at_the_limit(wire, 100)
 
 
@@ -149,7 +149,7 @@ def test_any_content_length_header(content_length: str) -> None:
 def test_a_declared_length_over_the_limit_is_refused_before_reading(max_bytes: int, excess: int) -> None:
     wire = Wire([b"x" * 10] * 1000)
     result = answer({"content-type": "image/png", "content-length": str(max_bytes + excess)}, wire, max_bytes)
-    assert isinstance(result, ApiError) and result.status == 413 and wire.sent == 0
+    assert isinstance(result, ServiceError) and result.status == 413 and wire.sent == 0
 
 
 @PROPERTY
@@ -157,7 +157,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(max_bytes: i
 def test_a_client_that_disconnects_mid_body_gets_a_400(sent: int, content_type: str) -> None:
     wire = Wire([b"x" * sent] if sent else [], disconnect=True)
     result = answer({"content-type": content_type}, wire, 1000)
-    assert isinstance(result, ApiError) and result.status == 400
+    assert isinstance(result, ServiceError) and result.status == 400
 
 
 # --------------------------------------------------------------------------------------------- multipart forms
@@ -206,7 +206,7 @@ def test_a_well_formed_form_with_a_file_part(data: bytes, filename: str, others:
     wire = Wire(split(body, cuts))
     result = answer(headers, wire, max_bytes, in_app=in_app)
     if len(body) > max_bytes:
-        assert isinstance(result, ApiError) and result.status == 413 and wire.sent == 0
+        assert isinstance(result, ServiceError) and result.status == 413 and wire.sent == 0
     else:
         assert result == data
 
@@ -217,7 +217,7 @@ def test_a_form_without_a_file_part_is_a_400(others: list[Part], boundary: str, 
     body = multipart(others, boundary)
     result = answer({"content-type": f'multipart/form-data; boundary="{boundary}"'}, Wire([body]), 10_000,
                     in_app=in_app)
-    assert isinstance(result, ApiError) and result.status == 400, result
+    assert isinstance(result, ServiceError) and result.status == 400, result
 
 
 @st.composite
@@ -267,5 +267,5 @@ def test_an_oversized_chunked_form_is_refused_at_the_chunk_that_crosses_it(bound
     assume(len(body) > max_bytes)
     wire = Wire(split(body, [sum(sizes[: index + 1]) for index in range(len(sizes))]))
     result = answer({"content-type": f'multipart/form-data; boundary="{boundary}"'}, wire, max_bytes)
-    assert isinstance(result, ApiError) and result.status == 413
+    assert isinstance(result, ServiceError) and result.status == 413
     assert_stopped_at_the_limit(wire, max_bytes)

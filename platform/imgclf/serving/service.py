@@ -1,0 +1,176 @@
+"""The classify service: what every face of the server does (prepare an upload, classify it with retries on a lost
+replica, the catalogue of served models, readiness), spoken in Python, not HTTP.
+
+`/v1` routes, the inference protocol's `/v2` routes and the Gradio page each hold one and only translate their wire
+format; its failures are ServiceErrors, which each face renders its own way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from ray.exceptions import RayActorError
+from ray.serve.exceptions import BackPressureError
+
+from imgclf.data.decode import decode_image
+from imgclf.data.transforms import resize_image
+from imgclf.errors import ImageDecodeError, ModelNotLoadedError, ModelNotServedError
+from imgclf.models.prediction import Prediction
+from imgclf.serving.errors import UNAVAILABLE_CAUSES, ModelNotFound, ServiceError, decode_failure, unavailable
+from imgclf.serving.settings import ApiConfig
+
+LOG = logging.getLogger("imgclf.serving")
+OVERLOAD_BACKOFF_S = (0.005, 0.1)  # first and longest pause between tries of a call refused for a full queue
+
+
+class Classifier(Protocol):
+    """The Classifier deployment as the service calls it (a DeploymentHandle's methods, awaited)."""
+
+    async def classify(self, image: np.ndarray, k: int, model: str | None) -> dict[str, Any]: ...
+
+    async def summaries(self) -> list[dict[str, Any]]: ...
+
+    async def describe_all(self) -> list[dict[str, Any]]: ...
+
+
+class HandleClassifier:
+    """The Classifier deployment through its DeploymentHandle."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def classify(self, image: np.ndarray, k: int, model: str | None) -> dict[str, Any]:
+        return await self.handle.classify.remote(image, k, model)
+
+    async def summaries(self) -> list[dict[str, Any]]:
+        return await self.handle.summaries.remote()
+
+    async def describe_all(self) -> list[dict[str, Any]]:
+        return await self.handle.describe_all.remote()
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The served models' summaries (name, version, kind, labels, input size), the default first."""
+
+    models: tuple[dict[str, Any], ...] = ()
+
+    def find(self, name: str | None, version: str | None = None) -> dict[str, Any] | None:
+        """The summary of `name` (None: the default) at `version` (None: any), or None when not listed."""
+        for model in self.models:
+            if name in (None, model["name"]) and version in (None, model["version"]):
+                return model
+            if name is None:
+                return None
+        return None
+
+    def listing(self) -> str:
+        return ", ".join(f"{model['name']} version {model['version']}" for model in self.models)
+
+
+class ClassifyService:
+    """Protocol-neutral: decode and size an upload, classify it, list the served models, say whether it is ready."""
+
+    def __init__(self, classifier: Classifier, config: ApiConfig) -> None:
+        self.classifier = classifier
+        self.config = config
+        # The one cache of facts about the Classifier: refreshed when a name or version misses, or a new version
+        # answers (a reconfigure deployed one).
+        self.catalogue = Catalogue()
+
+    def decode(self, data: bytes, source: str) -> np.ndarray:
+        """Bytes → RGB array, with the one decode function under this service's limits."""
+        try:
+            return decode_image(data, source=source, limits=self.config.limits)
+        except ImageDecodeError as exc:
+            raise decode_failure(exc) from exc
+
+    def sized(self, image: np.ndarray, model: str | None = None) -> np.ndarray:
+        """The image at `model`'s input size (the same resize `imgclf predict` applies) once the catalogue knows it;
+        until then as it is, and the Classifier resizes it."""
+        summary = self.catalogue.find(model)
+        return resize_image(image, summary["input_size"]) if summary else image
+
+    def prepare(self, data: bytes, source: str, model: str | None = None) -> np.ndarray:
+        """Bytes → RGB array at the model's input size (CPU work: call it off the event loop)."""
+        return self.sized(self.decode(data, source), model)
+
+    async def prepare_upload(self, data: bytes, source: str, model: str | None = None) -> np.ndarray:
+        return await asyncio.to_thread(self.prepare, data, source, model)
+
+    async def classify(self, image: np.ndarray, k: int, model: str | None = None) -> Prediction:
+        """The Prediction of `model` (default: the first served) with its top `k`."""
+        answer = await self.ask(self.classifier.classify, image, k, model)
+        prediction: Prediction = answer["prediction"]
+        if self.catalogue.find(prediction.model_name, prediction.model_version) is None:
+            await self.refresh()
+        return prediction
+
+    async def models(self) -> list[dict[str, Any]]:
+        """Every served model's description (summary, weights, inference, metrics), the default first."""
+        return self.served_or_unavailable(await self.ask(self.classifier.describe_all))
+
+    async def refresh(self) -> Catalogue:
+        self.catalogue = Catalogue(tuple(self.served_or_unavailable(await self.ask(self.classifier.summaries))))
+        return self.catalogue
+
+    async def model(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """The summary of the served model `name` (at `version`, when given); ModelNotFound otherwise."""
+        found = self.catalogue.find(name, version)
+        if found is None:
+            found = (await self.refresh()).find(name, version)
+        if found is None:
+            asked = name + (f" version {version}" if version is not None else "")
+            raise ModelNotFound(f"model {asked} is not served here; this server serves {self.catalogue.listing()}")
+        return found
+
+    async def ready(self) -> str:
+        """`name:version` of the default model once a replica has it loaded; Unavailable (code not_ready) otherwise.
+        A replica that answers but whose queue is full is busy, not unready: the last known default stands."""
+        try:
+            default = (await self.refresh()).find(None)
+        except ServiceError as exc:
+            default = self.catalogue.find(None) if exc.code == "overloaded" else None
+            if default is None:
+                raise type(exc)(exc.message, code="not_ready", headers=exc.headers) from exc
+        return f"{default['name']}:{default['version']}"
+
+    def served_or_unavailable(self, described: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not described:
+            raise unavailable(ModelNotLoadedError(), self.config.retry_after_s)
+        return described
+
+    async def ask(self, method: Any, *args: Any) -> Any:
+        """`method(*args)` of the Classifier, its failures as ServiceErrors: 404 for a model not served, 503 with
+        Retry-After when it stays overloaded, no replica is left or no model is loaded.
+
+        A call whose replica died is sent again (to a live replica: classifying is idempotent) up to
+        `replica_retries` times. A call refused for a full queue is tried again, backing off, for up to
+        `overload_wait_s` before the 503: a dip in capacity (a replica lost, a hot swap) holds requests briefly
+        instead of answering them at once, which clients that ignore Retry-After turn into a storm of requests that
+        starves the replicas of CPU even after the capacity is back."""
+        replica_losses, waited_until, backoff = 0, None, OVERLOAD_BACKOFF_S[0]
+        while True:
+            try:
+                return await method(*args)
+            except ModelNotServedError as exc:
+                raise ModelNotFound(str(getattr(exc, "cause", None) or exc)) from exc  # Ray's error wraps ours
+            except RayActorError as exc:
+                if replica_losses == self.config.replica_retries:
+                    raise unavailable(exc, self.config.retry_after_s) from exc
+                replica_losses += 1
+                LOG.warning("a Classifier replica died while answering (%s); asking again", type(exc).__name__)
+            except BackPressureError as exc:
+                now = time.monotonic()
+                waited_until = waited_until or now + self.config.overload_wait_s
+                if now >= waited_until:
+                    raise unavailable(exc, self.config.retry_after_s) from exc
+                await asyncio.sleep(min(backoff, waited_until - now))
+                backoff = min(2 * backoff, OVERLOAD_BACKOFF_S[1])
+            except UNAVAILABLE_CAUSES as exc:
+                raise unavailable(exc, self.config.retry_after_s) from exc

@@ -1,0 +1,118 @@
+"""The classify service on its own, against a stand-in for the Classifier deployment's handle: retries on a lost
+replica, the one table of Classifier failures, the catalogue and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from ray.exceptions import RayActorError
+from ray.serve.exceptions import BackPressureError
+
+from imgclf.errors import ModelNotServedError
+from imgclf.models.prediction import Prediction
+from imgclf.serving.errors import ModelNotFound, Unavailable
+from imgclf.serving.service import ClassifyService, HandleClassifier
+from imgclf.serving.settings import ApiConfig
+
+LABELS = ["cat", "dog"]
+SUMMARY = {"name": "pets", "version": "2", "kind": "vgg16", "labels": LABELS, "input_size": 8}
+
+
+class Method:
+    """A handle method: `.remote(...)` answers with the next of `outcomes` (an exception is raised), then repeats
+    the last; it records each call's arguments."""
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def remote(self, *args: Any) -> Any:
+        self.calls.append(args)
+        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+class Handle:
+    def __init__(self, classify: Method, summaries: Method | None = None) -> None:
+        self.classify = classify
+        self.summaries = summaries or Method([SUMMARY])
+        self.describe_all = Method([{**SUMMARY, "metrics": {}}])
+
+
+def answer(version: str = "2", k: int = 1) -> dict[str, Any]:
+    return {"prediction": Prediction.from_probabilities(np.array([0.25, 0.75]), LABELS, k, model_name="pets",
+                                                        model_version=version)}
+
+
+def service(handle: Handle, **config: Any) -> ClassifyService:
+    return ClassifyService(HandleClassifier(handle), ApiConfig.from_mapping(config))
+
+
+def test_a_replica_that_dies_once_is_retried_and_the_request_answered() -> None:
+    handle = Handle(Method(RayActorError(), answer()))
+    prediction = asyncio.run(service(handle).classify(np.zeros((8, 8, 3), np.uint8), 1, "pets"))
+    assert (prediction.label, prediction.score) == ("dog", 0.75)
+    assert len(handle.classify.calls) == 2  # the same image sent again
+    assert all(call[1:] == (1, "pets") for call in handle.classify.calls)
+
+
+def test_replicas_dying_past_the_retries_are_a_503_to_retry() -> None:
+    handle = Handle(Method(RayActorError()))
+    with pytest.raises(Unavailable) as failed:
+        asyncio.run(service(handle, replica_retries=2, retry_after_s=4).classify(np.zeros((8, 8, 3), np.uint8), 1))
+    assert len(handle.classify.calls) == 3
+    assert (failed.value.code, failed.value.headers) == ("replica_unavailable", {"Retry-After": "4"})
+
+
+def test_a_full_queue_is_waited_out_up_to_overload_wait_s_then_a_503() -> None:
+    full = BackPressureError(num_queued_requests=9, max_queued_requests=8)
+    handle = Handle(Method(full, full, answer()))
+    prediction = asyncio.run(service(handle, overload_wait_s=5).classify(np.zeros((8, 8, 3), np.uint8), 1))
+    assert prediction.label == "dog" and len(handle.classify.calls) == 3
+
+    handle = Handle(Method(full))
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match="at capacity") as overloaded:
+        asyncio.run(service(handle, overload_wait_s=0.3).classify(np.zeros((8, 8, 3), np.uint8), 1))
+    assert 0.3 <= time.monotonic() - started < 1.0
+    assert overloaded.value.code == "overloaded" and 3 <= len(handle.classify.calls) <= 12  # backing off
+
+    handle = Handle(Method(full, answer()))
+    with pytest.raises(Unavailable):
+        asyncio.run(service(handle, overload_wait_s=0).classify(np.zeros((8, 8, 3), np.uint8), 1))
+    assert len(handle.classify.calls) == 1
+
+
+def test_a_model_not_served_is_a_404() -> None:
+    with pytest.raises(ModelNotFound, match="does not serve 'cats'"):
+        asyncio.run(service(Handle(Method(ModelNotServedError("does not serve 'cats'")))).classify(
+            np.zeros((8, 8, 3), np.uint8), 1, "cats"))
+
+
+def test_the_catalogue_sizes_uploads_and_refreshes_when_a_new_version_answers() -> None:
+    summaries = Method([SUMMARY], [{**SUMMARY, "version": "3", "input_size": 4}])
+    classify = service(Handle(Method(answer("2"), answer("3")), summaries))
+    assert classify.sized(np.zeros((16, 16, 3), np.uint8)).shape == (16, 16, 3)  # unknown yet: as it is
+    asyncio.run(classify.classify(np.zeros((16, 16, 3), np.uint8), 1))
+    assert classify.sized(np.zeros((16, 16, 3), np.uint8)).shape == (8, 8, 3)
+    asyncio.run(classify.classify(np.zeros((8, 8, 3), np.uint8), 1))  # version 3 answers: the catalogue follows
+    assert len(summaries.calls) == 2 and classify.sized(np.zeros((16, 16, 3), np.uint8)).shape == (4, 4, 3)
+    assert asyncio.run(classify.model("pets", "3"))["version"] == "3"
+    with pytest.raises(ModelNotFound, match="model pets version 1 is not served here; this server serves pets version 3"):
+        asyncio.run(classify.model("pets", "1"))
+
+
+def test_ready_names_the_default_model_and_a_busy_replica_stays_ready() -> None:
+    busy = BackPressureError(num_queued_requests=9, max_queued_requests=8)
+    classify = service(Handle(Method(answer()), Method([SUMMARY], busy)), overload_wait_s=0)
+    assert asyncio.run(classify.ready()) == "pets:2"
+    assert asyncio.run(classify.ready()) == "pets:2"  # overloaded, but it answered before
+    with pytest.raises(Unavailable) as unready:
+        asyncio.run(service(Handle(Method(answer()), Method([]))).ready())
+    assert unready.value.code == "not_ready" and unready.value.headers == {"Retry-After": "1"}
