@@ -66,7 +66,9 @@ def classify_tab(classify: ClassifyFn, examples: Sequence[str], top_k: int, *, c
     with gr.Row():
         with gr.Column():
             image = image_input()
-            choice = gr.Dropdown(label="Model", choices=[], elem_id="model-choice") if choose_model else None
+            # filled on load; any name is let through: the classify function says which models it serves
+            choice = (gr.Dropdown(label="Model", choices=[], allow_custom_value=True, elem_id="model-choice")
+                      if choose_model else None)
         label = gr.Label(num_top_classes=top_k, label="Prediction")
     inputs = [image, choice] if choice is not None else [image]
     gr.Button("Classify", variant="primary").click(classify, inputs=inputs, outputs=label, api_name="classify")

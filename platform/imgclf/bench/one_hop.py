@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
 
+from imgclf.models.prediction import Prediction
 from imgclf.serving.http_app import build_http_app
 from imgclf.serving.model_replica import ClassifierReplica
 from imgclf.serving.service import ClassifyService
@@ -28,7 +29,7 @@ class ReplicaClassifier:
     def __init__(self, replica: ClassifierReplica) -> None:
         self.replica = replica
 
-    async def classify(self, image: Any, k: int, model: str | None) -> dict[str, Any]:
+    async def classify(self, image: Any, k: int, model: str | None) -> Prediction:
         return await self.replica.classify(image, k, model)
 
     async def summaries(self) -> list[dict[str, Any]]:

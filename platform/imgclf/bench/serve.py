@@ -45,7 +45,7 @@ from imgclf.bench.cluster import same_priority_env
 from imgclf.bench.data import BenchInputs, source_photos
 from imgclf.bench.one_hop import one_hop_config
 from imgclf.data.decode import decode_image
-from imgclf.local_cluster import HeadNode, free_port, head_processes, running_head
+from imgclf.local_cluster import SERVE_PATH_ENV, HeadNode, free_port, head_processes, running_head
 from imgclf.models.artifact import load_classifier
 from imgclf.models.classifier import Classifier
 from imgclf.runtime import cpu_count
@@ -69,7 +69,12 @@ TARGET_SERVE_OVER_BARE = 0.65
 TARGET_MAX_LATENCY_OVERHEAD_MS = 10.0
 # The hop comparison: the shipped layout (proxy → Api → Classifier) against the HTTP app on the model deployment
 # itself (proxy → Classifier; imgclf.bench.one_hop), both batched, measured in the same rounds.
-LAYOUTS = {"two_hops": "proxy → Api → Classifier (shipped)", "one_hop": "proxy → Classifier with the HTTP app"}
+# Serve's direct ingress (no proxy: the Api replica's own HTTP server, on a port the controller picks per replica
+# from DIRECT_INGRESS_PORTS) is measured once, on a head of its own started with it on.
+LAYOUTS = {"two_hops": "proxy → Api → Classifier (shipped)", "one_hop": "proxy → Classifier with the HTTP app",
+           "direct_ingress": "Api (direct ingress, own port) → Classifier"}
+DIRECT_INGRESS_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1"}
+DIRECT_INGRESS_PORTS = range(30000, 31001)  # Ray's RAY_SERVE_DIRECT_INGRESS_MIN/MAX_HTTP_PORT defaults
 SIZE_NOTE = {
     "chosen": (
         "128 px for all four measures: VGG16's work per image then outweighs the serving stack's per-request CPU "
@@ -362,6 +367,7 @@ def measure(work: Path, inputs: BenchInputs, image_size: int, measure_s: float, 
             entry["c1_one_hop"] = load(url, body, 1, measure_s, probe)
             entry["c32_one_hop"] = load(url, body, 32, measure_s, probe)
             measured.append(entry)
+    direct = measure_direct_ingress(work, inputs.serve_config, model.registry, model.reference, body, measure_s)
     kinds = ("c1", f"c{CONCURRENCY_ONCE}", "c32", "c32_unbatched", "c1_one_hop", "c32_one_hop")
     runs = {kind: pooled([entry[kind] for entry in measured if kind in entry], measure_s) for kind in kinds}
     by_round = [
@@ -387,7 +393,43 @@ def measure(work: Path, inputs: BenchInputs, image_size: int, measure_s: float, 
             entry["bare_batch"]["cpu_ms_per_image"] for entry in measured),
     }
     return {"model": model.reference, "inference": classifier.card["inference"], "request_bytes": len(body),
-            "deploy_s": deploy_s, "runs": runs, "bare_model": bare, "rounds": by_round}
+            "deploy_s": deploy_s, "runs": runs, "bare_model": bare, "rounds": by_round, "direct_ingress": direct}
+
+
+def measure_direct_ingress(work: Path, serve_config: Path, registry: str, reference: str, body: bytes,
+                           measure_s: float) -> dict[str, Any]:
+    """The shipped config on a head started with Serve's direct ingress on: c1 and c32 (one window each) sent to
+    the Api replica's own HTTP server, with the address it listens on."""
+    env = {**same_priority_env(), **SERVE_PATH_ENV, **DIRECT_INGRESS_ENV}
+    with running_head(num_cpus=HEAD_CPUS, env=env) as head:
+        config = bench_config(serve_config, registry, reference, free_port(), BATCH_SIZE)
+        serve_deploy(config, work / "serve_config-direct.yaml", head.dashboard_url)
+        wait_until_applied(head, config)
+        host, port = direct_ingress_address(head)
+        url = f"http://{host}:{port}"
+        wait_until_ready(url)
+        probe = CpuProbe(head)
+        return {"listens_on": f"{host}:{port}", "env": DIRECT_INGRESS_ENV,
+                "c1": without_latencies(load(url, body, 1, measure_s, probe)),
+                "c32": without_latencies(load(url, body, 32, measure_s, probe))}
+
+
+def direct_ingress_address(head: HeadNode, timeout_s: float = 60.0) -> tuple[str, int]:
+    """Where the Api replica's own HTTP server listens (a port from DIRECT_INGRESS_PORTS)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for process in head_processes(head):
+            if component_of(process) != "api":
+                continue
+            for connection in process.net_connections(kind="tcp"):
+                if connection.status == psutil.CONN_LISTEN and connection.laddr.port in DIRECT_INGRESS_PORTS:
+                    return connection.laddr.ip, connection.laddr.port
+        time.sleep(1)
+    raise TimeoutError(f"no Api replica listened on a port in {DIRECT_INGRESS_PORTS} within {timeout_s:.0f} s")
+
+
+def without_latencies(run: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in run.items() if key != "latencies"}
 
 
 def overhead(run: dict[str, Any], bare_single: dict[str, float]) -> float | None:
@@ -463,8 +505,10 @@ def run(bench_dir: Path, *, inputs: BenchInputs, image_size: int = IMAGE_SIZE, s
 
 
 def hop_comparison(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each layout's median-round latency overhead and serve ÷ bare, with its CPU per c32 request by process."""
-    rounds, runs = measured["rounds"], measured["runs"]
+    """Each layout's median-round latency overhead and serve ÷ bare, with its CPU per c32 request by process
+    (direct ingress: its one window against the median bare figures)."""
+    rounds, runs, bare, direct = measured["rounds"], measured["runs"], measured["bare_model"], measured["direct_ingress"]
+    direct_c1 = direct["c1"]["p50_ms"]
     return {
         layout: {
             "layout": LAYOUTS[layout],
@@ -475,6 +519,16 @@ def hop_comparison(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "cpu_ms_per_c32_request": runs[f"c32{suffix}"].get("cpu_ms_per_request"),
         }
         for layout, prefix, suffix in (("two_hops", "", ""), ("one_hop", "one_hop_", "_one_hop"))
+    } | {
+        "direct_ingress": {
+            "layout": LAYOUTS["direct_ingress"],
+            "latency_overhead_c1_ms": None if direct_c1 is None else direct_c1 - bare["single_latency_ms"],
+            "serve_over_bare_c32": direct["c32"]["throughput_rps"] / bare[f"batch{BATCH_SIZE}_images_per_s"],
+            "c1_p50_ms": direct_c1,
+            "c32_rps": direct["c32"]["throughput_rps"],
+            "cpu_ms_per_c32_request": direct["c32"].get("cpu_ms_per_request"),
+            "listens_on": direct["listens_on"],
+        }
     }
 
 

@@ -164,10 +164,6 @@ class ClassifierReplica:
                                       f"{', '.join(self.models)}")
         return self.models[name]
 
-    def describe(self) -> dict[str, Any] | None:
-        """The default model's description, or None before a model is loaded."""
-        return self.served(None).describe() if self.models else None
-
     def describe_all(self) -> list[dict[str, Any]]:
         """Every served model's description, the default first."""
         return [model.describe() for model in self.models.values()]
@@ -176,16 +172,15 @@ class ClassifierReplica:
         """Every served model's summary, the default first."""
         return [model.summary() for model in self.models.values()]
 
-    async def classify(self, image: np.ndarray, k: int, model: str | None = None) -> dict[str, Any]:
-        """{"prediction": the image's Prediction by `model` (default: the first) with its top k, "input_size": that
-        model's input side}."""
+    async def classify(self, image: np.ndarray, k: int, model: str | None = None) -> Prediction:
+        """The image's Prediction by `model` (default: the first) with its top k."""
         return await self.classify_batch(image, k, self.served(model).name)
 
     @serve.batch(max_batch_size=ClassifierConfig.max_batch_size,
                  batch_wait_timeout_s=ClassifierConfig.batch_wait_timeout_s)  # until reconfigure sets the config's
-    async def classify_batch(self, images: list[np.ndarray], ks: list[int], names: list[str]) -> list[dict[str, Any]]:
+    async def classify_batch(self, images: list[np.ndarray], ks: list[int], names: list[str]) -> list[Prediction]:
         models = self.models  # one set of versions for the whole batch, even while a reconfigure swaps it
-        answers: list[dict[str, Any] | None] = [None] * len(images)
+        answers: list[Prediction | None] = [None] * len(images)
         for name in dict.fromkeys(names):  # each model once, on its own images of the batch
             rows = [index for index, wanted in enumerate(names) if wanted == name]
             model = models.get(name)
@@ -195,9 +190,6 @@ class ClassifierReplica:
             tags = {"model": f"{model.name}:{model.version}"}
             for index, row in zip(rows, probabilities):
                 self.confidence.observe(float(row.max()), tags=tags)
-                answers[index] = {
-                    "prediction": Prediction.from_probabilities(row, model.classifier.labels, ks[index],
-                                                                model_name=model.name, model_version=model.version),
-                    "input_size": model.classifier.input_size,
-                }
+                answers[index] = Prediction.from_probabilities(row, model.classifier.labels, ks[index],
+                                                               model_name=model.name, model_version=model.version)
         return answers

@@ -31,7 +31,7 @@ OVERLOAD_BACKOFF_S = (0.005, 0.1)  # first and longest pause between tries of a 
 class Classifier(Protocol):
     """The Classifier deployment as the service calls it (a DeploymentHandle's methods, awaited)."""
 
-    async def classify(self, image: np.ndarray, k: int, model: str | None) -> dict[str, Any]: ...
+    async def classify(self, image: np.ndarray, k: int, model: str | None) -> Prediction: ...
 
     async def summaries(self) -> list[dict[str, Any]]: ...
 
@@ -44,7 +44,7 @@ class HandleClassifier:
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
-    async def classify(self, image: np.ndarray, k: int, model: str | None) -> dict[str, Any]:
+    async def classify(self, image: np.ndarray, k: int, model: str | None) -> Prediction:
         return await self.handle.classify.remote(image, k, model)
 
     async def summaries(self) -> list[dict[str, Any]]:
@@ -105,10 +105,12 @@ class ClassifyService:
 
     async def classify(self, image: np.ndarray, k: int, model: str | None = None) -> Prediction:
         """The Prediction of `model` (default: the first served) with its top `k`."""
-        answer = await self.ask(self.classifier.classify, image, k, model)
-        prediction: Prediction = answer["prediction"]
+        prediction: Prediction = await self.ask(self.classifier.classify, image, k, model)
         if self.catalogue.find(prediction.model_name, prediction.model_version) is None:
-            await self.refresh()
+            try:
+                await self.refresh()
+            except ServiceError as exc:  # the answer stands; the catalogue catches up on its next miss
+                LOG.info("the served models could not be listed after a new version answered (%s)", exc.code)
         return prediction
 
     async def models(self) -> list[dict[str, Any]]:

@@ -68,11 +68,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def add_v1_routes(router: FastAPI, service: ClassifyService) -> None:
-    """The `/v1` routes and the probes on `router`, answering through `service` (added to the app itself, not an
+def add_v1_routes(api: FastAPI, service: ClassifyService) -> None:
+    """The `/v1` routes and the probes on `api`, answering through `service` (added to the app itself, not an
     included APIRouter, so the guard matches them by template)."""
 
-    @router.post("/v1/classify", response_model=Classification, openapi_extra=IMAGE_BODY,
+    @api.post("/v1/classify", response_model=Classification, openapi_extra=IMAGE_BODY,
                  responses={code: ERROR_RESPONSES[code] for code in (400, 404, 413, 415, 503)})
     async def classify(
         request: Request, top_k: int | None = Query(None, ge=1, le=10_000),
@@ -87,18 +87,18 @@ def add_v1_routes(router: FastAPI, service: ClassifyService) -> None:
         prediction = await service.classify(image, k, model)
         return JSONResponse(prediction.to_dict())  # already the Classification shape: no second validation
 
-    @router.get("/v1/models", responses={503: ERROR_RESPONSES[503]})
+    @api.get("/v1/models", responses={503: ERROR_RESPONSES[503]})
     async def models() -> dict[str, Any]:
         """Every served model, the default first: name, version, labels, input size, weights source and its
         evaluation metrics."""
         return {"models": await service.models()}
 
-    @router.get("/healthz")
+    @api.get("/healthz")
     async def healthz() -> dict[str, str]:
         """Liveness: the HTTP server answers."""
         return {"status": "ok"}
 
-    @router.get("/readyz", responses={503: ERROR_RESPONSES[503]})
+    @api.get("/readyz", responses={503: ERROR_RESPONSES[503]})
     async def readyz() -> dict[str, str]:
         """Readiness: a Classifier replica has a model loaded."""
         return {"status": "ready", "model": await service.ready()}

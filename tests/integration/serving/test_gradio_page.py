@@ -138,3 +138,20 @@ def test_compare_shows_every_served_models_answer_beside_its_test_metrics(page, 
         expect(row.locator("td").nth(2).locator("strong")).to_have_text(api_label(served, image, model["name"]))
         for value in (test["accuracy"], test["macro_avg"]["precision"], test["macro_avg"]["recall"]):
             expect(row).to_contain_text(f"{value:.4f}")
+
+
+def test_the_model_menu_lists_the_served_models_and_classifies_with_the_chosen_one(
+        page, served: ServeApp, seven: tuple[Path, str]) -> None:
+    image, _ = seven
+    menu = page.locator("#model-choice input")
+    expect(menu).to_have_value(VGG_MODEL)  # filled on load, the default first
+    menu.click()
+    options = page.get_by_role("option")
+    expect(options).to_have_count(len(SERVED_MODELS))
+    expect(options).to_have_text([re.compile(rf"{re.escape(name)}$") for name in SERVED_MODELS])  # after a tick mark
+    baseline = SERVED_MODELS[1]
+    options.filter(has_text=baseline).click()
+    expect(menu).to_have_value(baseline)
+    upload(page, image)
+    classify(page)
+    expect(predicted(page)).to_have_text(api_label(served, image, baseline))

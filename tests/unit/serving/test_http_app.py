@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from starlette.routing import BaseRoute
 
+from imgclf.models.prediction import Prediction
 from imgclf.serving.http_app import OTHER_ROUTE, build_api, route_label
 from imgclf.serving.service import ClassifyService, HandleClassifier
 from imgclf.serving.settings import ApiConfig
@@ -27,7 +28,7 @@ def png() -> bytes:
 class Classifying(Method):
     """The Classifier's classify: the fixed probabilities of `answer`, with the k asked for."""
 
-    async def remote(self, image: np.ndarray, k: int, model: str | None) -> dict:
+    async def remote(self, image: np.ndarray, k: int, model: str | None) -> Prediction:
         self.calls.append((image, k, model))
         return answer(k=k)
 

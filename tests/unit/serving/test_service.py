@@ -45,9 +45,8 @@ class Handle:
         self.describe_all = Method([{**SUMMARY, "metrics": {}}])
 
 
-def answer(version: str = "2", k: int = 1) -> dict[str, Any]:
-    return {"prediction": Prediction.from_probabilities(np.array([0.25, 0.75]), LABELS, k, model_name="pets",
-                                                        model_version=version)}
+def answer(version: str = "2", k: int = 1) -> Prediction:
+    return Prediction.from_probabilities(np.array([0.25, 0.75]), LABELS, k, model_name="pets", model_version=version)
 
 
 def service(handle: Handle, **config: Any) -> ClassifyService:
