@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from imgclf import __version__
 from imgclf.models.prediction import Prediction, ranking
-from imgclf.serving.errors import BadRequest, ModelNotFound, ServiceError, TooLarge
+from imgclf.serving.errors import BadRequest, ServiceError, TooLarge
 from imgclf.serving.service import ClassifyService
 from imgclf.serving.uploads import read_limited_body
 
