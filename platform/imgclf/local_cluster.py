@@ -269,7 +269,23 @@ def start_cluster(*, workers: int = 0, num_cpus: int | None = None, **head_optio
     cluster.prometheus_file.write_text(prometheus_config(head))
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps({"head": json.loads(head.to_json()), "workers": list(cluster.worker_dirs)}, indent=2))
+    if workers:
+        wait_for_nodes(head, 1 + workers)
     return cluster
+
+
+def wait_for_nodes(head: HeadNode, count: int, timeout_s: float = START_TIMEOUT_S) -> None:
+    """Until `ray status` (Ray's autoscaler, which learns of a joined node seconds after it is up) shows `count`
+    active nodes."""
+    deadline, shown = time.monotonic() + timeout_s, ""
+    while time.monotonic() < deadline:
+        shown = subprocess.run([ray_executable(), "status", "--address", head.address], capture_output=True,
+                               text=True, timeout=timeout_s).stdout
+        active = shown.split("Active:")[-1].split("Pending:")[0] if "Active:" in shown else ""
+        if sum(word.startswith("node_") for word in active.split()) >= count:
+            return
+        time.sleep(1)
+    raise TimeoutError(f"Ray did not show {count} active nodes within {timeout_s:.0f} s:\n{shown}")
 
 
 def recorded_cluster() -> LocalCluster:

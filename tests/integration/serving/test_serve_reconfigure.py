@@ -317,7 +317,8 @@ async def burst(url: str, image: bytes, count: int) -> list[httpx.Response | Bas
 def test_overload_answers_503_with_retry_after_and_the_service_recovers(stage: Stage, digit: bytes) -> None:
     started = time.monotonic()
     config = stage.config("2", classifier={"max_ongoing_requests": 2, "max_queued_requests": 2},
-                          classifier_user_config={"max_batch_size": 2, "batch_wait_timeout_s": 0.5})
+                          classifier_user_config={"max_batch_size": 2, "batch_wait_timeout_s": 0.5},
+                          api_user_config={"overload_wait_s": 0})  # refused at once (the wait: test_service.py)
     stage.deploy(config, "backpressure")
     wait_until_ready(stage.url, version="2")
 
