@@ -8,6 +8,7 @@ again), and an overloaded replica's 503 comes from Serve's proxy without the API
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
@@ -64,8 +65,6 @@ def build_app(args: dict[str, Any]) -> Application:
 def one_hop_config(config: dict[str, Any]) -> dict[str, Any]:
     """A two-deployment serve config turned into this layout's: one deployment, the Api's user_config inside the
     Classifier's."""
-    import copy
-
     config = copy.deepcopy(config)
     app = config["applications"][0]
     app["import_path"] = f"{__name__}:build_app"

@@ -116,12 +116,12 @@ def route_label(routes: list[BaseRoute], scope: Scope) -> str:
     return getattr(by_path, "path", OTHER_ROUTE)
 
 
-def refusal_for(path: str, headers: dict[str, str], config: ApiConfig) -> ServiceError | None:
+def refusal_for(path: str, authorization: str, config: ApiConfig) -> ServiceError | None:
     """401 for a request that needs the bearer token and lacks it; the page has its own password instead."""
     on_page = path == UI_PATH or path.startswith(f"{UI_PATH}/")
     if not config.api_token or path in PROBES or (on_page and config.ui_password):
         return None
-    scheme, _, given = headers.get("authorization", "").partition(" ")
+    scheme, _, given = authorization.partition(" ")
     if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), config.api_token.encode()):
         return None
     return Unauthorized("this API wants `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"})
@@ -149,8 +149,9 @@ class Guard:
             await send(message)
 
         try:
-            headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
-            refusal = refusal_for(scope["path"], headers, self.config())
+            authorization = next((value.decode("latin-1") for key, value in scope["headers"]
+                                  if key == b"authorization"), "")
+            refusal = refusal_for(scope["path"], authorization, self.config())
             if refusal:
                 await render(scope["path"], refusal)(scope, receive, send_and_note)
             else:

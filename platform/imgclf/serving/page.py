@@ -50,9 +50,10 @@ class PageBackend:
         return prediction.scores()
 
     async def model_names(self) -> list[str]:
-        """The served models' names, the default first (the Classify tab's Model menu)."""
+        """The served models' names, the default first (the Classify tab's Model menu), from the service's catalogue
+        (summaries, not every model's metrics)."""
         with said_on_page():
-            return [model["name"] for model in await self.service.models()]
+            return [model["name"] for model in (await self.service.refresh()).models]
 
     async def compare(self, path: str | None) -> str:
         """A Markdown table: every served model's top 3 for the uploaded file (decoded once) beside its test accuracy,

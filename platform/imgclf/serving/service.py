@@ -62,12 +62,8 @@ class Catalogue:
 
     def find(self, name: str | None, version: str | None = None) -> dict[str, Any] | None:
         """The summary of `name` (None: the default) at `version` (None: any), or None when not listed."""
-        for model in self.models:
-            if name in (None, model["name"]) and version in (None, model["version"]):
-                return model
-            if name is None:
-                return None
-        return None
+        candidates = self.models[:1] if name is None else [m for m in self.models if m["name"] == name]
+        return next((model for model in candidates if version in (None, model["version"])), None)
 
     def listing(self) -> str:
         return ", ".join(f"{model['name']} version {model['version']}" for model in self.models)
