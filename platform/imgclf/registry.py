@@ -2,11 +2,15 @@
 
 Layout under the root (a local path or a URI such as `file:///abs`, `s3://bucket/prefix`, `gs://...`):
 
-    <name>/<version>/...           one immutable folder per version, versions "1", "2", ...
+    <name>/<version>/...           one folder per version, versions "1", "2", ...; add_to_version publishes
+                                   more into it (compiled variants)
+    <name>/<version>/.manifest.json
+                                   the version's files and a publish id, renewed by each publish: the cached
+                                   copies of a remote registry follow it (registry_cache.py)
     <name>/aliases/<alias>         a small text file holding a version (`latest` moves on every register)
-    <name>/.staging-<host>-<pid>-<uuid>/
-                                   an upload in progress; never listed as a version. One left by a process that
-                                   was killed is deleted by the next register on the same host.
+    <name>/.staging-<host>-<pid>-<uuid>/, <name>/<version>/.../.retired-<host>-<pid>-<uuid>/
+                                   an upload in progress, an older copy being replaced; never listed. One left by
+                                   a process that was killed is deleted by the next publish there from the same host.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import socket
 import uuid
 from collections.abc import Iterator, Sequence
@@ -29,12 +32,14 @@ import pyarrow.fs as pafs
 from pyarrow.lib import ArrowException
 
 from imgclf.errors import ConfigError, ModelNotFoundError, RegistryError
+from imgclf.registry_cache import fresh_copy, new_manifest, write_manifest
 from imgclf.storage import LOCAL, copy_tree, filesystem_of, join_path, move_tree, path_exists, scheme_prefix
 
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 LATEST = "latest"
 DEFAULT_CACHE_DIR = Path("~/.cache/imgclf/registry")
 _VERSION_RE = re.compile(r"^[1-9][0-9]*$")
+_SCRATCH_KINDS = ("staging", "retired")  # folders of a publish in progress: see the layout above
 _MAX_PUBLISH_ATTEMPTS = 100
 
 
@@ -81,8 +86,15 @@ def _io(path: str) -> Iterator[None]:
         raise RegistryError(f"model registry IO failed at {path}: {exc}") from exc
 
 
-def _staging_prefix() -> str:
-    return f".staging-{socket.gethostname()}-"
+def _scratch_name(kind: str) -> str:
+    """A folder name of this process's own, for one of _SCRATCH_KINDS."""
+    return f".{kind}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def _abandoned(name: str) -> bool:
+    """Whether a folder name is the scratch folder of a process of this host that is gone."""
+    match = re.match(rf"^\.(?:{'|'.join(_SCRATCH_KINDS)})-{re.escape(socket.gethostname())}-([0-9]+)-", name)
+    return match is not None and not psutil.pid_exists(int(match.group(1)))
 
 
 class Registry:
@@ -142,11 +154,12 @@ class Registry:
         if not source.is_dir() or not any(p.is_file() for p in source.rglob("*")):
             raise ConfigError(f"artifact_dir must be a folder holding at least one file; got {str(artifact_dir)!r}")
         self._delete_abandoned_staging(name)
-        staging = self._path(name, f"{_staging_prefix()}{os.getpid()}-{uuid.uuid4().hex}")
+        staging = self._path(name, _scratch_name("staging"))
         try:
             with _io(staging):
                 self._fs.create_dir(staging, recursive=True)
                 copy_tree(LOCAL, str(source), self._fs, staging)
+                write_manifest(self._fs, staging, new_manifest(self._fs, staging))
                 version = self._publish(name, staging)
         finally:
             with contextlib.suppress(OSError, ArrowException):
@@ -158,7 +171,8 @@ class Registry:
 
     def add_to_version(self, ref: str | ModelRef, folder: str, artifact_dir: str | os.PathLike[str]) -> str:
         """Publish a local folder as `folder` (e.g. `variants/openvino-int8`) inside a version, staged and moved
-        into place like a version; an older copy of that folder is replaced. Returns the published path."""
+        into place like a version, then the version's manifest renewed; an older copy of that folder is replaced.
+        Returns the published path."""
         name, version = self.resolve(ref)
         parts = folder.split("/")
         if any(not re.match(MODEL_NAME_PATTERN, part) for part in parts):
@@ -166,8 +180,8 @@ class Registry:
         *parents, leaf = parts
         base = self._path(name, version, *parents)
         self._delete_abandoned_staging_below(base)
-        staging = join_path(base, f"{_staging_prefix()}{os.getpid()}-{uuid.uuid4().hex}")
-        target, retired = join_path(base, leaf), join_path(base, f".retired-{uuid.uuid4().hex}")
+        staging, retired = join_path(base, _scratch_name("staging")), join_path(base, _scratch_name("retired"))
+        target = join_path(base, leaf)
         try:
             with _io(staging):
                 self._fs.create_dir(staging, recursive=True)
@@ -176,13 +190,13 @@ class Registry:
                     move_tree(self._fs, target, retired)
                 if not move_tree(self._fs, staging, target):
                     raise RegistryError(f"{target} was published by another writer at the same time")
+                version_folder = self._path(name, version)
+                write_manifest(self._fs, version_folder, new_manifest(self._fs, version_folder))
         finally:
             with contextlib.suppress(OSError, ArrowException):
                 for leftover in (staging, retired):
                     if path_exists(self._fs, leftover):
                         self._fs.delete_dir(leftover)
-        if not self.is_local:
-            shutil.rmtree(self._cache_folder(name, version), ignore_errors=True)  # the next local_path fetches anew
         return target
 
     def _delete_abandoned_staging(self, name: str) -> None:
@@ -190,12 +204,9 @@ class Registry:
         self._delete_abandoned_staging_below(self._path(name))
 
     def _delete_abandoned_staging_below(self, folder: str) -> None:
-        prefix = _staging_prefix()
-        for child in self._children(folder, pafs.FileType.Directory):
-            pid = child[len(prefix) :].split("-", 1)[0]
-            if child.startswith(prefix) and pid.isdigit() and not psutil.pid_exists(int(pid)):
-                with contextlib.suppress(OSError, ArrowException):
-                    self._fs.delete_dir(join_path(folder, child))
+        for child in filter(_abandoned, self._children(folder, pafs.FileType.Directory)):
+            with contextlib.suppress(OSError, ArrowException):
+                self._fs.delete_dir(join_path(folder, child))
 
     def _publish(self, name: str, staging: str) -> str:
         """Move a staged upload to the next free version number."""
@@ -256,27 +267,14 @@ class Registry:
         return data
 
     def local_path(self, ref: str | ModelRef) -> Path:
-        """A local folder with the version's files: the folder itself, or a cached download for remote roots."""
+        """A local folder with the version's files: the folder itself, or for remote roots a cached copy, downloaded
+        anew when the version's manifest changed since (a variant published from another machine)."""
         name, version = self.resolve(ref)
-        if self.is_local:
-            return Path(self._path(name, version))
-        target = self._cache_folder(name, version)
-        if target.is_dir():
-            return target
-        tmp = target.parent / f".tmp-{uuid.uuid4().hex}"
         source = self._path(name, version)
-        try:
-            with _io(source):
-                tmp.mkdir(parents=True)
-                copy_tree(self._fs, source, LOCAL, str(tmp))
-                try:
-                    tmp.rename(target)
-                except OSError:
-                    if not target.is_dir():  # else a concurrent download finished first
-                        raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return target
+        if self.is_local:
+            return Path(source)
+        with _io(source):
+            return fresh_copy(self._fs, source, self._cache_folder(name, version))
 
     def _cache_folder(self, name: str, version: str) -> Path:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self._shown_root).strip("_")[:80]

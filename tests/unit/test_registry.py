@@ -1,4 +1,5 @@
-"""Tests for imgclf.registry over a plain path, a file:// URI and an in-memory (mock://) remote filesystem."""
+"""Tests for imgclf.registry over a plain path, a file:// URI, an in-memory (mock://) remote filesystem, and an S3
+endpoint (moto's server) that several Registry objects share, each with a cache of its own, as machines do."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -14,7 +18,9 @@ import pytest
 
 from imgclf.errors import ConfigError, ModelNotFoundError, RegistryError
 from imgclf.registry import ModelRef, Registry
+from imgclf.registry_cache import MANIFEST_FILE
 from imgclf.storage import move_tree
+from utils.s3_server import S3_ENV, S3Server, s3_server
 
 FILES = {
     "model.json": json.dumps({"kind": "knn", "input_size": 32}).encode(),
@@ -32,7 +38,9 @@ def make_artifact(folder: Path, files: dict[str, bytes] = FILES) -> Path:
 
 
 def read_tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """The files below `folder` (the registry's manifest left out)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and p.name != MANIFEST_FILE}
 
 
 def dead_pid() -> int:
@@ -302,3 +310,106 @@ def test_add_to_version_takes_only_plain_relative_names(registry: Registry, arti
     registry.register("cats", artifact)
     with pytest.raises(ConfigError, match="folder must be a relative path of names"):
         registry.add_to_version("cats", folder, artifact)
+
+
+# --- a shared remote registry: each machine's cached copy follows what any of them publishes ----------------------
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_root(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A registry root of this test's own on the S3 endpoint."""
+    for variable, value in S3_ENV.items():
+        monkeypatch.setenv(variable, value)
+    return s3.uri(f"reg-{uuid.uuid4().hex}")
+
+
+def machines(root: str, tmp_path: Path) -> tuple[Registry, Registry]:
+    """(reader, writer): two Registry objects on the same root, each with the cache folder of its own machine."""
+    return Registry(root, cache_dir=tmp_path / "reader-cache"), Registry(root, cache_dir=tmp_path / "writer-cache")
+
+
+def test_a_variant_published_elsewhere_reaches_a_copy_cached_before(s3_root: str, artifact: Path,
+                                                                     tmp_path: Path) -> None:
+    reader, writer = machines(s3_root, tmp_path)
+    writer.register("cats", artifact)
+    cached = reader.local_path("cats")
+    assert read_tree(cached) == FILES
+    int8 = make_artifact(tmp_path / "int8", {"model.xml": b"<net/>", "model.json": b'{"precision": "int8"}'})
+    writer.add_to_version("cats:1", "variants/openvino-int8", int8)
+    assert reader.local_path("cats:1") == cached
+    assert read_tree(cached) == {**FILES, **{f"variants/openvino-int8/{k}": v for k, v in read_tree(int8).items()}}
+    # Replaced by files of the very same names and sizes: the publish, not a listing, says the copy is old.
+    again = make_artifact(tmp_path / "again", {"model.xml": b"<NET/>", "model.json": b'{"precision": "INT8"}'})
+    writer.add_to_version("cats", "variants/openvino-int8", again)
+    assert read_tree(reader.local_path("cats") / "variants" / "openvino-int8") == read_tree(again)
+    assert not [p.name for p in cached.parent.iterdir() if p.name != "1"]  # no download or old copy left beside it
+
+
+def test_a_version_without_a_manifest_is_followed_by_its_listing(s3_root: str, artifact: Path, tmp_path: Path) -> None:
+    """A version registered before manifests existed: its copy is kept while its files stay the same."""
+    reader, writer = machines(s3_root, tmp_path)
+    writer.register("m", artifact)
+    filesystem, base = pafs.FileSystem.from_uri(s3_root)
+    filesystem.delete_file(f"{base}/m/1/{MANIFEST_FILE}")
+    copy = reader.local_path("m")
+    assert read_tree(copy) == FILES
+    (copy / "marker").write_text("kept")
+    assert (reader.local_path("m:1") / "marker").read_text() == "kept"
+    with filesystem.open_output_stream(f"{base}/m/1/extra.bin") as out:
+        out.write(b"added by hand")
+    assert read_tree(reader.local_path("m")) == {**FILES, "extra.bin": b"added by hand"}
+
+
+BIG_VARIANT_FILES = 96  # of 1 MiB: copied one by one, long enough to be killed in the middle
+PUBLISH_CHILD = "import sys; from imgclf.registry import Registry; Registry(sys.argv[1]).add_to_version(*sys.argv[2:])"
+
+
+def kill_mid_publish(root: Path, big: Path) -> tuple[bool, list[str]]:
+    """Start a process publishing `big` as cats:1's openvino-int8 and SIGKILL it once some of its files, but not
+    all, are below the version; (whether it was still running then, the scratch folders it left)."""
+    variants = root / "cats" / "1" / "variants"
+    child = subprocess.Popen([sys.executable, "-c", PUBLISH_CHILD, str(root), "cats:1", "variants/openvino-int8",
+                              str(big)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline:
+        if 0 < len(list(variants.rglob("big-*"))) < BIG_VARIANT_FILES // 2:
+            break
+        time.sleep(0.001)
+    running = child.poll() is None
+    child.kill()
+    child.communicate(timeout=30)
+    return running, sorted(p.name for p in variants.iterdir() if p.name.startswith("."))
+
+
+def test_a_variant_publish_killed_mid_write_leaves_nothing_half_visible(artifact: Path, tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    registry = Registry(root, cache_dir=tmp_path / "cache")
+    registry.register("cats", artifact)
+    old = make_artifact(tmp_path / "old", {"model.xml": b"<old/>", "model.json": b'{"precision": "int8"}'})
+    registry.add_to_version("cats", "variants/openvino-int8", old)
+    big_files = {f"big-{i:03d}.bin": bytes([i]) * (1 << 20) for i in range(BIG_VARIANT_FILES)}
+    big = make_artifact(tmp_path / "big", big_files)
+
+    running, scratch = kill_mid_publish(root, big)
+    assert running, "the publish ended before it could be killed: nothing was tested"
+    assert scratch, "the killed publish left no staging folder"
+    version = root / "cats" / "1"
+    visible = [p.name for p in (version / "variants").iterdir() if not p.name.startswith(".")]
+    assert visible in ([], ["openvino-int8"]), visible
+    if visible:
+        assert read_tree(version / "variants" / "openvino-int8") == read_tree(old)  # the old variant, whole
+    manifest = json.loads((version / MANIFEST_FILE).read_text())
+    published = {p: len(data) for p, data in read_tree(version).items() if not p.startswith("variants/.")}
+    assert manifest["files"] == dict(sorted(published.items()))  # what readers copy: the version before the kill
+
+    newer = make_artifact(tmp_path / "newer", {"model.xml": b"<newer/>"})
+    (version / "variants" / f".retired-{socket.gethostname()}-{dead_pid()}-0123abcd").mkdir()  # killed after retiring
+    registry.add_to_version("cats", "variants/openvino-int8", newer)
+    assert sorted(p.name for p in (version / "variants").iterdir()) == ["openvino-int8"]  # the abandoned ones deleted
+    assert read_tree(version / "variants" / "openvino-int8") == read_tree(newer)

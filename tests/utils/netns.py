@@ -78,9 +78,10 @@ def check_fallback(fallback: OneHost) -> None:
 
 
 @contextlib.contextmanager
-def two_hosts() -> Iterator[TwoHosts | OneHost]:
-    """A namespace with a veth link to the test's namespace, or OneHost when none can be created here."""
-    suffix = os.getpid() % 250 + 1
+def two_hosts(suffix: int | None = None) -> Iterator[TwoHosts | OneHost]:
+    """A namespace with a veth link to the test's namespace, or OneHost when none can be created here; `suffix`
+    (1-254) numbers its names and addresses, by default from this process's id."""
+    suffix = suffix or os.getpid() % 250 + 1
     namespace, ours, theirs = f"imgclf-w{suffix}", f"imgclf-h{suffix}", f"imgclf-p{suffix}"
     hosts = TwoHosts(f"10.77.{suffix}.1", f"10.77.{suffix}.2", namespace)
     why_not = add_namespace(namespace)
