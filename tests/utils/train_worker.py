@@ -1,22 +1,28 @@
 """Crash a Ray Train run for real: SIGKILL its worker process once Ray Train has registered a given epoch's
-checkpoint, and read back what Ray Train recorded."""
+checkpoint, and read back what Ray Train and the workers recorded."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import ray
 
-from imgclf.training.distributed import STATE_FILE
+from imgclf.training.distributed import STATE_FILE, WEIGHTS_FILE, WORKER_RECORD
 
 SNAPSHOT_FILE = "checkpoint_manager_snapshot.json"  # Ray Train's record of the checkpoints it registered
 WORKER_CLASS = "RayTrainWorker"
+# A worker's resume line as Ray forwards it to the driver's console, prefixed with the worker's pid (and colour codes).
+RESUME_LINE = re.compile(rf"\({WORKER_CLASS} pid=(\d+)[^)]*\)\S* resuming from checkpoint (\S+) of epoch (\d+), "
+                         r"training on from epoch (\d+)$", re.MULTILINE)
 
 
 def train_worker_pids() -> list[int]:
@@ -51,6 +57,37 @@ def checkpoint_state(storage: Path, epoch: int) -> dict:
     return json.loads((checkpoint_folder(storage, epoch) / STATE_FILE).read_text())
 
 
+def worker_records(storage: Path, epoch: int) -> list[dict]:
+    """Every worker's record of `epoch` (pid, rank, the weights it started from, its trainable layers), by rank."""
+    paths = checkpoint_folder(storage, epoch).glob(WORKER_RECORD.format(rank="*"))
+    return sorted((json.loads(path.read_text()) for path in paths), key=lambda record: record["rank"])
+
+
+def npz_sha256(path: Path) -> str:
+    """SHA-256 of a weights file's arrays in order, computed here from the file itself."""
+    digest = hashlib.sha256()
+    with np.load(path) as arrays:
+        for index in range(len(arrays.files)):
+            digest.update(np.ascontiguousarray(arrays[f"arr_{index}"]).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ResumeLine:
+    """A worker's `resuming from checkpoint ...` line: the worker's pid and what the line names."""
+
+    pid: int
+    checkpoint: Path
+    epochs_done: int
+    next_epoch: int
+
+
+def resume_lines(console: str) -> list[ResumeLine]:
+    """The resume lines of Ray Train workers in what the driver printed."""
+    return [ResumeLine(int(pid), Path(path), int(done), int(following))
+            for pid, path, done, following in RESUME_LINE.findall(console)]
+
+
 @dataclass
 class Kill:
     """What the killer saw: the worker it killed and the checkpoints Ray Train had registered at that moment."""
@@ -58,6 +95,32 @@ class Kill:
     pid: int | None = None
     epochs_registered: list[int] | None = None
     failure: str | None = None
+
+
+RESUME_CHECKS = ("a new worker process after the kill", "first epoch after the resume starts from the checkpoint's weights",
+                 "resume logged by the new worker, naming the checkpoint")
+
+
+def resume_checks(storage: Path, kill: Kill, console: str, epochs: int) -> dict[str, bool]:
+    """What proves a one-worker run of `epochs` epochs restarted after `kill` and went on from the last registered
+    checkpoint: a new worker process trained every later epoch, the first of them from exactly that checkpoint's
+    weights, and that worker logged one resume line naming the checkpoint. Never raises, for a scoreboard."""
+    checks = dict.fromkeys(RESUME_CHECKS, False)
+    resumed_from = max(kill.epochs_registered or [epochs])
+    if kill.pid is None or resumed_from >= epochs or registered_epochs(storage) != list(range(1, epochs + 1)):
+        return checks
+    restarted, same_weights, logged = RESUME_CHECKS
+    saved = checkpoint_folder(storage, resumed_from)
+    records = {epoch: worker_records(storage, epoch) for epoch in range(1, epochs + 1)}
+    before = {record["pid"] for epoch in range(1, resumed_from + 1) for record in records[epoch]}
+    after = {record["pid"] for epoch in range(resumed_from + 1, epochs + 1) for record in records[epoch]}
+    checks[restarted] = before == {kill.pid} and len(after) == 1 and kill.pid not in after
+    checks[same_weights] = [record["start_weights_sha256"] for record in records[resumed_from + 1]] == [
+        npz_sha256(saved / WEIGHTS_FILE)]
+    checks[logged] = [(line.pid, line.checkpoint.resolve(), line.epochs_done, line.next_epoch)
+                      for line in resume_lines(console)] == [
+        (pid, saved.resolve(), resumed_from, resumed_from + 1) for pid in after]
+    return checks
 
 
 class KillTrainWorker(threading.Thread):

@@ -29,6 +29,7 @@ from imgclf.models.classifier import Classifier, KerasClassifier
 from imgclf.models.keras_api import keras
 from imgclf.models.openvino_backend import OpenVINONetwork, convert_network, quantize_int8, save_ir
 from imgclf.models.vgg import EMBEDDING_LAYER
+from imgclf.optimization.guard import accuracy_drop_points, kept_by_guard
 from imgclf.optimization.speed import images_per_second, tiled
 from imgclf.registry import Registry
 from imgclf.runtime import cpu_count
@@ -55,7 +56,7 @@ class VariantOutcome:
 
     @property
     def drop_points(self) -> float:
-        return (self.reference_accuracy - self.accuracy) * 100
+        return accuracy_drop_points(self.reference_accuracy, self.accuracy)
 
     def line(self) -> str:
         verdict = "kept" if self.kept else f"REFUSED: accuracy drop above the {self.max_accuracy_drop:g}-point guard"
@@ -104,7 +105,7 @@ def optimize_model(registry: Registry, reference: str, settings: OptimizeSetting
                 images_per_s=speed["variant"], reference_images_per_s=speed["fp32"],
                 max_accuracy_drop=settings.max_accuracy_drop,
             )
-            if outcome.drop_points > settings.max_accuracy_drop:
+            if not kept_by_guard(outcome.reference_accuracy, outcome.accuracy, settings.max_accuracy_drop):
                 LOG.warning("%s", outcome.line())
                 outcomes.append(outcome)
                 continue

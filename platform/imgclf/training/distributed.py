@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ from imgclf.cluster import connect
 from imgclf.config import ClusterSettings, TrainSettings, VGGSettings, build_dataclass
 from imgclf.data.dataset import PreparedDataset
 from imgclf.models.keras_api import keras, tf
-from imgclf.models.vgg import VGGArchitecture, build_vgg16, load_weights_file, save_weights_file
+from imgclf.models.vgg import VGGArchitecture, build_vgg16, leaf_layers, load_weights_file, ordered_weights, save_weights_file
 from imgclf.errors import ConfigError
 from imgclf.resources import place
 from imgclf.runtime import configure_tensorflow
@@ -31,6 +32,7 @@ from imgclf.training.vgg_loop import TrainedVGG, TrainingState, train_vgg16
 LOG = logging.getLogger("imgclf.training")
 WEIGHTS_FILE = "weights.npz"
 STATE_FILE = "state.json"
+WORKER_RECORD = "worker-{rank}.json"  # every worker's record of an epoch, in that epoch's checkpoint
 
 
 BLOCK_ROWS = 256  # rows per Ray Data block of a split: several blocks, so streaming_split shares them out evenly
@@ -64,26 +66,44 @@ def restored_state(checkpoint: ray.train.Checkpoint | None, into: Path) -> Train
     return TrainingState(epochs_done=state["epochs_done"], history=state["history"], weights_path=str(into / WEIGHTS_FILE))
 
 
+def weights_sha256(model: keras.Model) -> str:
+    """SHA-256 of every variable's values in checkpoint order: the same bytes as the arrays of its weights file."""
+    digest = hashlib.sha256()
+    for weight in ordered_weights(model):
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+    return digest.hexdigest()
+
+
 class ReportEachEpoch(keras.callbacks.Callback):
-    """Report every epoch's metrics to Ray Train, with a checkpoint (weights + history) from rank 0."""
+    """Report every epoch's metrics to Ray Train with a checkpoint: weights and history from rank 0, and from every
+    worker its record of the epoch (WORKER_RECORD)."""
 
     def __init__(self, rank: int, start: TrainingState | None) -> None:
         super().__init__()
         self.rank = rank
         self.history = {key: list(values) for key, values in (start.history if start else {}).items()}
+        self.start_weights_sha256 = ""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.start_weights_sha256 = weights_sha256(self.model)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         metrics = {key: float(value) for key, value in (logs or {}).items()}
         for key, value in metrics.items():
             self.history.setdefault(key, []).append(value)
         with tempfile.TemporaryDirectory() as folder:
-            checkpoint = None
             if self.rank == 0:
                 save_weights_file(self.model, os.path.join(folder, WEIGHTS_FILE))
                 state = {"epochs_done": epoch + 1, "history": self.history}
                 Path(folder, STATE_FILE).write_text(json.dumps(state))
-                checkpoint = ray.train.Checkpoint.from_directory(folder)
-            ray.train.report(metrics | {"epoch": epoch + 1}, checkpoint=checkpoint)
+            Path(folder, WORKER_RECORD.format(rank=self.rank)).write_text(json.dumps(self.worker_record(epoch)))
+            ray.train.report(metrics | {"epoch": epoch + 1}, checkpoint=ray.train.Checkpoint.from_directory(folder))
+
+    def worker_record(self, epoch: int) -> dict[str, Any]:
+        """Which process trained `epoch` (0-based), from which weights, with which layers trainable."""
+        return {"epoch": epoch + 1, "rank": self.rank, "pid": os.getpid(),
+                "start_weights_sha256": self.start_weights_sha256,
+                "trainable_layers": [layer.name for layer in leaf_layers(self.model) if layer.trainable_weights]}
 
 
 def shard_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -120,9 +140,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                           seed=config["seed"] + context.get_world_rank(), augmentation=settings.augmentation)
     val = to_tf_dataset(*shard_arrays("val"), batch_size=batch_size, shuffle=False, seed=config["seed"])
     with tempfile.TemporaryDirectory() as scratch:
-        start = restored_state(ray.train.get_checkpoint(), Path(scratch))
+        checkpoint = ray.train.get_checkpoint()
+        start = restored_state(checkpoint, Path(scratch))
         if start:
-            LOG.info("resuming from the checkpoint of epoch %d", start.epochs_done)
+            LOG.info("resuming from checkpoint %s of epoch %d, training on from epoch %d", checkpoint.path,
+                     start.epochs_done, start.epochs_done + 1)
         train_vgg16(
             settings, VGGArchitecture(**config["architecture"]), train, val,
             train_images=config["train_images"], strategy=strategy, verbose=0, start=start,

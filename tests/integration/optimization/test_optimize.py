@@ -3,6 +3,7 @@ and the same answers from predict, the batch job and the served model on the sam
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import shutil
@@ -14,6 +15,9 @@ import numpy as np
 import pyarrow.dataset as pads
 import pytest
 
+from imgclf.config import DecodeLimits
+from imgclf.data.loading import load_images
+from imgclf.data.scan import LabelledFile
 from imgclf.evaluation.evaluate import labelled_images
 from imgclf.models.artifact import VARIANTS_DIR, load_classifier, stored_variants
 from imgclf.models.backends import choose_backend, cpu_flags
@@ -63,6 +67,31 @@ def test_variants_agree_with_tensorflow_fp32_on_the_test_split(optimized, model_
     assert (int8.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.99
     assert (ov_fp32.argmax(axis=1) == expected.argmax(axis=1)).all()
     np.testing.assert_allclose(ov_fp32, expected, atol=1e-4)
+
+
+def manifest_test_files(model_folder: Path) -> list[LabelledFile]:
+    """The test split as the artifact's manifest.csv records it, read here row by row."""
+    with (model_folder / "manifest.csv").open(newline="") as handle:
+        return [LabelledFile(row["path"], row["label"]) for row in csv.DictReader(handle) if row["split"] == "test"]
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_the_stored_drop_is_the_drop_of_the_variants_own_test_predictions(optimized, model_folder: Path,
+                                                                          precision: str) -> None:
+    """The variant loaded on its own predicts the manifest's test files here; its accuracy against the accuracy the
+    model stored when it was trained gives the drop the variant's card must hold."""
+    guard = json.loads((model_folder / VARIANTS_DIR / f"openvino-{precision}" / "model.json").read_text())["guard"]
+    variant = load_classifier(model_folder, backend="openvino", precision=precision)
+    assert variant.card["inference"]["variant"] == f"openvino-{precision}"
+    files = manifest_test_files(model_folder)
+    loaded = load_images(optimized[1], files, variant.input_size, limits=DecodeLimits(), progress=False)
+    assert loaded.files == files, "every test file of the manifest decodes"
+    labels = np.array([variant.labels.index(item.label) for item in files])
+    accuracy = float((variant.predict_batch(loaded.images).argmax(axis=1) == labels).mean())
+    reference = json.loads((model_folder / "metrics.json").read_text())["test"]["accuracy"]
+    print(f"\nopenvino-{precision}: {accuracy:.4f} vs {reference:.4f} on {len(files)} test images")
+    assert (guard["tensorflow_fp32_test_accuracy"], guard["test_accuracy"]) == (reference, accuracy)
+    assert guard["accuracy_drop_points"] == pytest.approx((reference - accuracy) * 100, abs=1e-9)
 
 
 def test_an_impossible_guard_refuses_the_variant_and_keeps_nothing(optimized, model_folder: Path) -> None:

@@ -2,8 +2,8 @@
 
 1. A batch job on a two-node cluster whose worker node is SIGKILLed part-way: in the end one row per input
    file, none lost, none twice (the job either recovers by itself or is finished with `--resume`).
-2. A Ray Train run whose worker fails once after the first epoch's checkpoint: it resumes from that checkpoint
-   and registers a model.
+2. A Ray Train run whose worker fails once after the first epoch's checkpoint: a new worker resumes from that
+   checkpoint (it says so, and its first epoch starts from the checkpoint's weights) and the run registers a model.
 3. `Registry.register` SIGKILLed while copying a model: nothing half-written is ever visible.
 """
 
@@ -35,7 +35,7 @@ from utils.digits_run import VGG_MODEL, TrainedRun
 from utils.images import truncated
 from utils.netns import TwoHosts, two_hosts
 from utils.ray_head import venv_env
-from utils.train_worker import KillTrainWorker, checkpoint_state, registered_epochs
+from utils.train_worker import KillTrainWorker, checkpoint_state, registered_epochs, resume_checks
 
 from conftest import ScenarioResult  # this folder's: pytest imports a folder's conftest just before its modules
 
@@ -318,6 +318,7 @@ def test_training_resumes_after_a_killed_worker(scoreboard, tmp_path: Path, ray_
         and final["loss"][:resumed_from] == before_kill.get("loss"),
         "registered as version 1, latest": versions == ["1"] and reg.aliases("tiny-vgg16").get(LATEST) == "1",
         "full history": all(len(history.get(key, [])) == TRAIN_EPOCHS for key in ("loss", "val_loss")),
+        **resume_checks(storage, kill, result.stderr, TRAIN_EPOCHS),
     }
     failed = [name for name, ok in checks.items() if not ok]
     details = ", ".join(f"{name}: {'yes' if ok else 'NO'}" for name, ok in checks.items())

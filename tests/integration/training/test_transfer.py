@@ -1,6 +1,7 @@
 """Transfer learning end to end, the path a user with pretrained weights runs: a convolutional base trained here
 (so not random) → `imgclf train --weights FILE` on real photos through Ray Train → head phase with the base
-frozen → block 5 fine-tuned at its own learning rate, crashed by a SIGKILL of the worker and resumed."""
+frozen → block 5 fine-tuned at its own learning rate, crashed by a SIGKILL of the worker and resumed by a new worker
+from the last checkpoint's weights, block 5 still training after the resume."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from imgclf.training.distributed import WEIGHTS_FILE
 from utils.cli import run_cli
 from utils.datasets import hymenoptera
 from utils.digits_run import VGG_MODEL, TrainedRun
-from utils.train_worker import KillTrainWorker, checkpoint_folder, checkpoint_state, registered_epochs
+from utils.train_worker import KillTrainWorker, checkpoint_folder, checkpoint_state, registered_epochs, resume_checks
+from utils.train_worker import worker_records
 
 pytestmark = pytest.mark.slow
 
@@ -98,6 +100,9 @@ def test_pretrained_base_trains_head_then_block5_and_resumes_after_a_killed_work
     assert registered_epochs(storage) == list(range(1, total + 1))
     before_kill, final = checkpoint_state(storage, resumed_from), checkpoint_state(storage, total)
     assert final["history"]["loss"][:resumed_from] == before_kill["history"]["loss"]
+    # A new worker process went on: it logged the resume, and its first epoch started from the checkpoint's weights.
+    failed = [name for name, ok in resume_checks(storage, kill, result.stderr, total).items() if not ok]
+    assert not failed, f"{failed}\n{result.stderr[-3000:]}"
 
     # Head phase: the base is exactly the pretrained file; fine-tune phase: only block 5 and the head changed.
     pretrained = layer_weights(pretrained_base, npz=False)
@@ -109,8 +114,18 @@ def test_pretrained_base_trains_head_then_block5_and_resumes_after_a_killed_work
         assert same(after_head[name], pretrained[name]), f"{name} changed while the base was frozen"
         changed = not same(after_fine_tune[name], after_head[name])
         assert changed == name.startswith(f"base/{FINE_TUNE_BLOCK}"), f"{name}: changed={changed} in fine-tuning"
-    for name in (name for name in after_head if not name.startswith("base/")):
+    head_layers = [name for name in after_head if not name.startswith("base/")]
+    for name in head_layers:
         assert not same(after_fine_tune[name], after_head[name]), f"head layer {name} did not train in fine-tuning"
+    # Block 5 and the head still trained after the resume, and were the layers the resumed worker had trainable.
+    fine_tuned = [name for name in base_layers if name.startswith(f"base/{FINE_TUNE_BLOCK}")]
+    after_resume = layer_weights(checkpoint_folder(storage, resumed_from) / WEIGHTS_FILE, npz=True)
+    for name in fine_tuned + head_layers:
+        assert not same(after_fine_tune[name], after_resume[name]), f"{name} did not train after the resume"
+    for epoch in range(1, total + 1):
+        trainable = head_layers + (fine_tuned if epoch > HEAD_EPOCHS else [])
+        [record] = worker_records(storage, epoch)
+        assert sorted(record["trainable_layers"]) == sorted(name.removeprefix("base/") for name in trainable), epoch
     assert final["history"]["learning_rate"] == pytest.approx(
         [LEARNING_RATE] * HEAD_EPOCHS + [FINE_TUNE_LEARNING_RATE] * FINE_TUNE_EPOCHS, rel=1e-5)
 

@@ -46,10 +46,13 @@ def test_digits_are_never_mirrored_by_default() -> None:
     assert "flip" in flipped[0].name
 
 
-def test_horizontal_flip_alone_only_mirrors(images: np.ndarray) -> None:
-    changed = batches(images, AugmentationSettings(flip="horizontal", translation=0, zoom=0, rotation=0, contrast=0))
-    for original, result in zip(images, changed):
-        assert np.array_equal(result, original) or np.array_equal(result, original[:, ::-1])
+@pytest.mark.parametrize("flip, axis", [("horizontal", 1), ("vertical", 0)])  # axes of one (height, width, 3) image
+def test_a_flip_alone_mirrors_some_images_and_leaves_the_others(images: np.ndarray, flip: str, axis: int) -> None:
+    changed = batches(images, AugmentationSettings(flip=flip, translation=0, zoom=0, rotation=0, contrast=0))
+    mirrored = [np.array_equal(result, np.flip(original, axis)) for original, result in zip(images, changed)]
+    unchanged = [np.array_equal(result, original) for original, result in zip(images, changed)]
+    assert all(m or u for m, u in zip(mirrored, unchanged)), "a flip changed an image in another way"
+    assert any(mirrored) and any(unchanged), f"mirrored: {mirrored}"  # each image flips with probability ½
 
 
 @pytest.mark.parametrize("values, message", [
