@@ -2,7 +2,8 @@
 
 `ray_scrape_config(head.temp_dir)` is the documented way to scrape a Ray cluster: Prometheus' file-based
 service discovery over the `prom_metrics_service_discovery.json` that Ray writes in its session folder.
-`prometheus(..., rule_files=[path])` loads recording and alerting rules; `rules()` and `alerts()` read them back.
+`prometheus(..., rule_files=[path])` loads recording and alerting rules; `rules()`, `alerting_rule()` and `alerts()`
+read them back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -116,6 +118,30 @@ def rules(url: str) -> list[dict[str, Any]]:
     """Every rule Prometheus loaded, groups flattened: {"name", "type" (recording | alerting), "query", "health"
     (ok | err | unknown before its first evaluation), "lastError", "state" and "alerts" for alerting rules}."""
     return [rule for group in api_get(url, "rules")["groups"] for rule in group["rules"]]
+
+
+def alerting_rule(url: str, name: str) -> tuple[dict[str, Any], float]:
+    """The alerting rule `name` as Prometheus loaded it from its rules file ({"duration": its `for:` in seconds,
+    "state", "health", "lastEvaluation", ...}) and its group's evaluation interval in seconds."""
+    for group in api_get(url, "rules", type="alert")["groups"]:
+        for rule in group["rules"]:
+            if rule["name"] == name:
+                return rule, float(group["interval"])
+    raise KeyError(f"Prometheus has loaded no alerting rule {name}")
+
+
+def wait_for_evaluation(url: str, name: str, *, after: float, timeout_s: float = 90.0) -> float:
+    """Poll until the alerting rule `name` has been evaluated at a time (unix seconds) at or after `after`; that
+    time, or TimeoutError."""
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        rule, _ = alerting_rule(url, name)
+        last = rule.get("lastEvaluation")
+        evaluated_at = datetime.fromisoformat(last).timestamp() if last else 0.0
+        if evaluated_at >= after:
+            return evaluated_at
+        time.sleep(POLL_S)
+    raise TimeoutError(f"rule {name} not evaluated at or after {after:.3f} within {timeout_s:.0f} s; last: {last}")
 
 
 def alerts(url: str) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ the alerts fire on the traffic that should fire them; every rule and every dashb
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -16,7 +15,16 @@ import yaml
 from imgclf.observability import SLO_RECORD, load_dashboard, load_rules
 from utils.digits_run import TrainedRun
 from utils.monitoring import panel_queries, rules_copy, runnable
-from utils.prometheus import alerts, prometheus, query, ray_scrape_config, rules, wait_for_alert, wait_for_query
+from utils.prometheus import (
+    alerting_rule,
+    prometheus,
+    query,
+    ray_scrape_config,
+    rules,
+    wait_for_alert,
+    wait_for_evaluation,
+    wait_for_query,
+)
 from utils.serve_app import ServeApp
 
 pytestmark = pytest.mark.slow
@@ -25,6 +33,7 @@ ALERT_TIMEOUT_S = 180.0  # Ray exports every 10 s, a new series needs a scrape b
 TEST_SLO = "vector(0.001)"  # 1 ms, below the lowest latency bucket (5 ms): any classification is slower
 NOT_AN_IMAGE = {"content": b"hello", "headers": {"content-type": "image/png"}}  # answered 415
 BURST = 5  # requests sent before each poll for an alert
+NO_READY = "ImgclfNoReadyClassifier"
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +94,19 @@ def test_latency_above_the_slo_fires_and_names_it(served: ServeApp, prom: str, d
     assert_rendered(alert, "/v1/classify", "above the SLO of 1ms")
 
 
-def test_a_healthy_classifier_replica_is_seen_and_the_no_replica_alert_is_silent(prom: str) -> None:
-    wait_for_query(prom, 'sum(ray_serve_deployment_replica_healthy{deployment="Classifier"}) >= 1', bool,
-                   timeout_s=ALERT_TIMEOUT_S)
-    deadline = time.monotonic() + ALERT_TIMEOUT_S
-    while any(alert["labels"]["alertname"] == "ImgclfNoReadyClassifier" for alert in alerts(prom)):
-        assert time.monotonic() < deadline, f"ImgclfNoReadyClassifier still active: {alerts(prom)}"
-        time.sleep(1)
+def test_a_healthy_classifier_replica_is_seen_and_the_no_replica_alert_stays_silent(prom: str) -> None:
+    """Never pending nor firing at any evaluation from the moment the healthy replica is seen until a whole window
+    later: the rule's `for:` plus its group's evaluation interval, as Prometheus loaded them from the rules file.
+    Had the rule's condition held, the alert would be firing by the window's end."""
+    [healthy] = wait_for_query(prom, 'sum(ray_serve_deployment_replica_healthy{deployment="Classifier"}) >= 1',
+                               bool, timeout_s=ALERT_TIMEOUT_S)
+    seen_at = float(healthy["value"][0])
+    rule, interval_s = alerting_rule(prom, NO_READY)
+    window_s = rule["duration"] + interval_s
+    evaluated_at = wait_for_evaluation(prom, NO_READY, after=seen_at + window_s, timeout_s=ALERT_TIMEOUT_S + window_s)
+    since_seen = f"{int((evaluated_at - seen_at) * 1000)}ms"
+    active = query(prom, f'count_over_time(ALERTS{{alertname="{NO_READY}"}}[{since_seen}] @ {evaluated_at:.3f})')
+    assert not active, f"{NO_READY} was pending or firing after the healthy replica was seen: {active}"
 
 
 def test_every_rule_evaluates_without_error(served: ServeApp, prom: str, digit: Path) -> None:

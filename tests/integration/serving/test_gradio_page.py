@@ -9,10 +9,14 @@ from typing import Iterator
 import httpx
 import pytest
 
+from imgclf.registry import Registry
+from imgclf.serving.http_app import UI_USER
+from imgclf.serving.page import COMPARE_TOP_K
+from imgclf.serving.settings import UI_PASSWORD_ENV
 from utils.digits_run import SERVED_MODELS, VGG_MODEL, TrainedRun
 from utils.images import make_image_bytes, truncated
 from utils.prerequisites import require_module
-from utils.serve_app import ServeApp
+from utils.serve_app import ServeApp, redeploy, with_deployment_env
 from utils.system_binaries import require_binary
 
 pytestmark = pytest.mark.slow
@@ -23,6 +27,7 @@ expect = sync_api.expect
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage"]
 TIMEOUT_MS = 90_000  # two shared CPU cores: the first classification through the page can take a while
 FRIENDLY = "That file cannot be classified"
+PAGE_PASSWORD = "page-pa55word"
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +55,17 @@ def page(browser, served: ServeApp) -> Iterator:
         context.close()
 
 
-def api_label(app: ServeApp, image: Path, model: str | None = None) -> str:
+def api_answer(app: ServeApp, image: Path, model: str | None = None, top_k: int | None = None) -> dict:
+    """`/v1/classify` of `image` (by `model`, the top `top_k`; the defaults when None)."""
+    params = {key: value for key, value in (("model", model), ("top_k", top_k)) if value is not None}
     answer = httpx.post(f"{app.url}/v1/classify", content=image.read_bytes(), headers={"content-type": "image/png"},
-                        params={"model": model} if model else {}, timeout=60)
+                        params=params, timeout=60)
     assert answer.status_code == 200, answer.text
-    return answer.json()["label"]
+    return answer.json()
+
+
+def api_label(app: ServeApp, image: Path, model: str | None = None) -> str:
+    return api_answer(app, image, model)["label"]
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +92,8 @@ def predicted(page):
     return page.get_by_test_id("label-output-value")
 
 
-def test_page_names_the_served_model_and_its_test_accuracy(page, served: ServeApp) -> None:
-    model = httpx.get(f"{served.url}/v1/models", timeout=30).json()["models"][0]  # the default
-    accuracy = model["metrics"]["test"]["accuracy"]
+def test_page_names_the_served_model_and_its_test_accuracy(page, serve_registry: Path) -> None:
+    accuracy = Registry(serve_registry).read_json(f"{VGG_MODEL}:1", "metrics.json")["test"]["accuracy"]
     expect(page.get_by_text(f"{VGG_MODEL}:1")).to_be_visible()
     expect(page.locator("body")).to_contain_text(re.compile(rf"test accuracy\s*{accuracy:.4f}"))
 
@@ -119,9 +129,11 @@ def test_unreadable_files_get_a_friendly_error_and_the_page_keeps_working(
 
 
 def test_compare_shows_every_served_models_answer_beside_its_test_metrics(page, served: ServeApp,
+                                                                          serve_registry: Path,
                                                                           seven: tuple[Path, str]) -> None:
-    """The Compare tab: one upload, one row per served model (the default first) with the label that model's
-    `/v1/classify?model=` gives and the test accuracy, precision and recall of its metrics.json."""
+    """The Compare tab: one upload, one row per served model (the default first) with the top 3 that model's
+    `/v1/classify?model=` gives for the same image, and the test accuracy, precision, recall and ms per image of
+    its metrics.json in the registry."""
     image, _ = seven
     page.get_by_role("tab", name="Compare").click()
     panel = page.get_by_role("tabpanel")  # only the open tab's content has the role
@@ -130,14 +142,20 @@ def test_compare_shows_every_served_models_answer_beside_its_test_metrics(page, 
     panel.get_by_role("button", name="Compare").click()
     rows = page.locator("#comparison table tbody tr")
     expect(rows).to_have_count(len(SERVED_MODELS))
-    models = httpx.get(f"{served.url}/v1/models", timeout=30).json()["models"]
-    for index, model in enumerate(models):
-        row = rows.nth(index)
-        test = model["metrics"]["test"]
-        expect(row.locator("td").nth(0)).to_have_text(f"{model['name']}:{model['version']}")
-        expect(row.locator("td").nth(2).locator("strong")).to_have_text(api_label(served, image, model["name"]))
-        for value in (test["accuracy"], test["macro_avg"]["precision"], test["macro_avg"]["recall"]):
-            expect(row).to_contain_text(f"{value:.4f}")
+    registry = Registry(serve_registry)
+    for row, name in zip(rows.all(), SERVED_MODELS):
+        cells = row.locator("td")
+        reference = f"{name}:1"
+        expect(cells.nth(0)).to_have_text(reference)
+        top = api_answer(served, image, name, COMPARE_TOP_K)["top_k"]
+        expect(cells.nth(2)).to_have_text(", ".join(f"{entry['label']} {entry['score']:.3f}" for entry in top))
+        expect(cells.nth(2).locator("strong")).to_have_text(top[0]["label"])
+        metrics = registry.read_json(reference, "metrics.json")
+        test = metrics["test"]
+        for column, shown in ((3, f"{test['accuracy']:.4f}"), (4, f"{test['macro_avg']['precision']:.4f}"),
+                              (5, f"{test['macro_avg']['recall']:.4f}"),
+                              (6, f"{metrics['timing']['single_ms']:.2f}")):
+            expect(cells.nth(column)).to_have_text(shown)
 
 
 def test_the_model_menu_lists_the_served_models_and_classifies_with_the_chosen_one(
@@ -155,3 +173,55 @@ def test_the_model_menu_lists_the_served_models_and_classifies_with_the_chosen_o
     upload(page, image)
     classify(page)
     expect(predicted(page)).to_have_text(api_label(served, image, baseline))
+
+
+@pytest.fixture
+def page_password(served: ServeApp) -> Iterator[str]:
+    """The served app with $IMGCLF_UI_PASSWORD set for its Api deployment alone: only the Api replica restarts (the
+    Classifier keeps its loaded models); after the test the page is open again."""
+    redeploy(served, with_deployment_env(served.config, "Api", {UI_PASSWORD_ENV: PAGE_PASSWORD}), "Api",
+             "page-password.yaml")
+    try:
+        yield PAGE_PASSWORD
+    finally:
+        redeploy(served, served.config, "Api", served.config_path.name)
+
+
+def log_in(tab, password: str) -> None:
+    tab.get_by_label("username").fill(UI_USER)
+    tab.get_by_label("password").fill(password)
+    tab.get_by_role("button", name="Login").click()
+
+
+def test_the_page_password_keeps_out_who_lacks_it_and_lets_in_who_has_it(browser, served: ServeApp,
+                                                                       page_password: str,
+                                                                       seven: tuple[Path, str]) -> None:
+    """Over HTTP, without the login cookie the page's config and its Classify event answer 401, and a wrong
+    password gets no cookie; in Chromium the page shows only its login form, refuses a wrong password, and with the
+    right one classifies as the API does. The HTTP API itself stays open (the page password guards only /ui)."""
+    image, label = seven
+    for method, path, body in (("GET", "/ui/config", None), ("POST", "/ui/gradio_api/call/classify", {"data": []})):
+        answer = httpx.request(method, f"{served.url}{path}", json=body, timeout=30)
+        assert answer.status_code == 401, f"{method} {path}: {answer.status_code} {answer.text[:200]}"
+    wrong = httpx.post(f"{served.url}/ui/login", data={"username": UI_USER, "password": f"{page_password}x"},
+                       timeout=30)
+    assert wrong.status_code == 400 and not wrong.cookies, (wrong.status_code, wrong.text)
+    assert api_label(served, image) == label
+
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        tab = context.new_page()
+        tab.goto(f"{served.url}/ui/")
+        expect(tab.get_by_role("button", name="Login")).to_be_visible()
+        expect(tab.get_by_role("button", name="Classify")).to_have_count(0)
+        log_in(tab, f"{page_password}x")
+        expect(tab.get_by_text("Incorrect Credentials")).to_be_visible()
+        expect(tab.get_by_role("button", name="Classify")).to_have_count(0)
+        log_in(tab, page_password)
+        expect(tab.get_by_text(f"{VGG_MODEL}:1")).to_be_visible()
+        upload(tab, image)
+        classify(tab)
+        expect(predicted(tab)).to_have_text(label)
+    finally:
+        context.close()

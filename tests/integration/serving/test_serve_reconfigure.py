@@ -32,7 +32,7 @@ from utils import serve_app  # not its `test_config` by name: pytest would colle
 from utils.cli import run_cli
 from utils.digits_run import DIGIT_CLASSES, VGG_MODEL, TrainedRun
 from utils.ray_head import HeadNode, free_port, ray_head
-from utils.serve_app import deployment, serve_deploy, wait_until_ready
+from utils.serve_app import deployment, serve_applications, serve_deploy, wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -103,14 +103,6 @@ def digit(trained_run: TrainedRun) -> bytes:
 
 
 # --- waiting for Serve ------------------------------------------------------------------------------------------
-
-
-def serve_applications(head: HeadNode) -> dict[str, Any]:
-    """Serve's details of the head's applications, from the client `serve status` uses (it follows the head's
-    token authentication, as `serve deploy` does)."""
-    from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
-
-    return ServeSubmissionClient(head.dashboard_url).get_serve_details()["applications"]
 
 
 def not_applied(app: dict[str, Any] | None, target: dict[str, Any]) -> list[str]:
