@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from imgclf.config import DecodeLimits
 from imgclf.data.decode import decode_image
 from imgclf.data.transforms import resize_image, stack_images
 from imgclf.errors import ImageDecodeError
+from imgclf.models.backends import BackendChoice
 from imgclf.models.prediction import Prediction
 from imgclf.storage import Location
 
@@ -40,6 +43,19 @@ class PredictorSpec:
     progress: Any = None  # a ProgressCounter actor handle to report each batch to, or None
 
 
+def loaded_line(model: str, choice: BackendChoice, seconds: float) -> str:
+    """What a model actor says once its model is loaded: how it runs, how long loading took, and whether this
+    process imported TensorFlow (a compiled variant runs without it)."""
+    tensorflow = "imported" if "tensorflow" in sys.modules else "not imported"
+    return f"{model} runs on {choice} in this model actor; loaded in {seconds:.1f} s, TensorFlow {tensorflow}"
+
+
+def announce(line: str) -> None:
+    """A line on this actor's stderr, which Ray keeps in the worker's log file and echoes to the job's output
+    (Ray sets up no Python logging in its workers: an INFO record would be dropped there)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 class BatchPredictor:
     """A Ray Data callable class: Arrow batches of listed files (inputs.files_table) in, output rows (schema.py)
     out."""
@@ -48,11 +64,14 @@ class BatchPredictor:
         from imgclf.models.artifact import load_classifier
         from imgclf.registry import Registry
 
+        started = time.monotonic()
         self.spec = spec
         self.location = Location.parse(spec.input)
         folder = Registry(spec.registry).local_path(f"{spec.name}:{spec.version}")
         self.classifier = load_classifier(folder, backend=spec.backend, precision=spec.precision, threads=spec.threads)
         self.schema = output_schema(embeddings=spec.embeddings)
+        announce(loaded_line(f"{spec.name}:{spec.version}", BackendChoice(**self.classifier.card["inference"]),
+                             time.monotonic() - started))
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         files = files_of(batch)
