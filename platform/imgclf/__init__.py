@@ -1,9 +1,5 @@
 """imgclf: image classification on Ray — train, evaluate, classify in batch, serve."""
 
-from imgclf.console import install_quiet_tensorflow_import
-
-install_quiet_tensorflow_import()  # first, in every process that loads imgclf: before anything imports TensorFlow
-
 from imgclf.config import BaselineSettings, DecodeLimits, SplitSettings, TrainSettings, VGGSettings
 from imgclf.data.decode import decode_file, decode_image
 from imgclf.errors import (

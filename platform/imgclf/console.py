@@ -1,5 +1,10 @@
 """A console that tells the user's story: TensorFlow's load-time noise and Ray's internal notices held back, every
-other line passed on unchanged."""
+other line passed on unchanged.
+
+Only processes imgclf owns take this over: the `imgclf` command (`imgclf.cli.main`), the Ray workers of its jobs
+(`imgclf.cluster.setup_worker`) and its Serve replicas. Importing imgclf changes neither `sys.meta_path` nor file
+descriptor 2, so a notebook or a test session keeps its own console.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import importlib.util
 import logging
 import os
 import re
+import select
 import sys
 import tempfile
 import threading
@@ -39,7 +45,11 @@ NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 ACTOR_ARGUMENTS_NOTICE = re.compile(r"has constructor arguments in the object store and max_restarts > 0")
 # tf.function retracing notices: TensorFlow's own performance hints about how it was called, not about the data.
 RETRACING_NOTICE = "triggered tf.function retracing"
-
+# A partial line (no newline yet) waits this long for its end before it passes as it is: what a progress bar redraws
+# in place, or a prompt, shows at once to the eye, and a notice split over two writes is still judged whole.
+PARTIAL_LINE_WAIT_S = 0.2
+LINE_ENDS = (b"\n", b"\r")  # a progress bar's \r ends what it drew: judged and passed at once, like a line
+READ_BYTES = 65536
 
 
 class QuietTensorFlowImport(importlib.abc.MetaPathFinder):
@@ -72,39 +82,51 @@ class QuietLoader(importlib.abc.Loader):
             self.loader.exec_module(module)
             module.config.list_physical_devices("GPU")  # CUDA is probed here, inside the filter, not at a first op
         module.__loader__ = self.loader
-        logging.getLogger("tensorflow").addFilter(lambda record: RETRACING_NOTICE not in record.getMessage())
+        logging.getLogger("tensorflow").addFilter(without_retracing_notice)
 
     def __getattr__(self, name: str) -> Any:  # is_package, get_resource_reader, ...: TensorFlow's loader answers
         return getattr(self.loader, name)
 
 
+def without_retracing_notice(record: logging.LogRecord) -> bool:
+    """A filter of TensorFlow's logger: every record but its tf.function retracing notices."""
+    return RETRACING_NOTICE not in record.getMessage()
+
+
 def install_quiet_tensorflow_import() -> None:
     """Hold back what TensorFlow prints while it loads, whoever imports it first in this process (imgclf, or Ray
     Train's TensorFlow support in a worker): lines matching LOAD_NOISE are dropped, and the CUDA probe's failure
-    too when this node has no NVIDIA driver; every other line reaches stderr unchanged once the import is done."""
+    too when this node has no NVIDIA driver; every other line reaches stderr unchanged once the import is done, and
+    every line, noise included, when the import fails. For processes imgclf owns only (see the module docstring)."""
     if "tensorflow" not in sys.modules and not any(isinstance(f, QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, QuietTensorFlowImport())
 
 
 @contextlib.contextmanager
 def stderr_without(dropped: re.Pattern[str]) -> Iterator[None]:
-    """Capture what this process writes to file descriptor 2 (C++ code included); replay the lines that do not
-    match `dropped` when the block ends, however it ends."""
+    """Capture what this process writes to file descriptor 2 (C++ code included); when the block ends, replay the
+    lines that do not match `dropped`, or, when it raised, every line as it was written: what led to a failure is
+    the user's business, noise included."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
+        failed = True
         try:
             yield
+            failed = False
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
-            kept = [line for line in capture.read().decode(errors="replace").splitlines(keepends=True)
-                    if not dropped.search(line)]
-            sys.stderr.write("".join(kept))
-            sys.stderr.flush()
+            captured = capture.read()
+            os.write(2, captured if failed else without_lines(captured.splitlines(keepends=True), dropped))
+
+
+def without_lines(lines: list[bytes], dropped: re.Pattern[str]) -> bytes:
+    """`lines` joined again, less those that match `dropped`."""
+    return b"".join(line for line in lines if not dropped.search(line.decode(errors="replace")))
 
 
 STDERR_PUMP: threading.Thread | None = None  # the running filter of `drop_stderr_lines`, once per process
@@ -112,8 +134,8 @@ STDERR_PUMP: threading.Thread | None = None  # the running filter of `drop_stder
 
 def drop_stderr_lines(dropped: re.Pattern[str]) -> None:
     """From now until this process exits, drop the lines written to file descriptor 2 (by Python, C++ code, or
-    Ray printing its workers' output) that match `dropped`; everything else passes at once, partial lines (progress
-    bars) included. Processes started before the call keep the real stderr; once per process."""
+    Ray printing its workers' output) that match `dropped`, each judged whole (see `pump_lines`); everything else
+    passes on. Processes started before the call keep the real stderr; once per process."""
     global STDERR_PUMP
     if STDERR_PUMP is not None:
         return
@@ -134,12 +156,43 @@ def drop_stderr_lines(dropped: re.Pattern[str]) -> None:
     atexit.register(restore)
 
 
+class LineFilter:
+    """Drops the lines that match `dropped` from a byte stream fed in pieces, judging each line whole: the part of a
+    line not ended yet is held back until its end arrives, or until `release` lets it pass as it is (and the rest of
+    that line after it, which can no longer be judged whole)."""
+
+    def __init__(self, dropped: re.Pattern[str]) -> None:
+        self.dropped = dropped
+        self.pending = b""  # the line begun, not ended yet
+        self.released = False  # whether the start of the line now pending has passed already
+
+    def feed(self, chunk: bytes) -> bytes:
+        """What passes of the lines that `chunk` completes."""
+        lines = (self.pending + chunk).splitlines(keepends=True)
+        self.pending = lines.pop() if lines and not lines[-1].endswith(LINE_ENDS) else b""
+        if not lines:
+            return b""
+        first = lines[0] if self.released else without_lines(lines[:1], self.dropped)
+        self.released = False
+        return first + without_lines(lines[1:], self.dropped)
+
+    def release(self) -> bytes:
+        """The partial line held back, to pass now."""
+        partial, self.pending = self.pending, b""
+        self.released = self.released or bool(partial)
+        return partial
+
 
 def pump_lines(read_end: int, target: int, dropped: re.Pattern[str]) -> None:
-    """Copy what arrives on `read_end` to `target`, without the complete lines that match `dropped`."""
+    """Copy what arrives on `read_end` to `target`, without the lines that match `dropped` (see LineFilter); a
+    partial line passes after PARTIAL_LINE_WAIT_S without more output, and at the end."""
+    lines = LineFilter(dropped)
     with os.fdopen(read_end, "rb", buffering=0) as source:
-        while chunk := source.read(65536):
-            lines = chunk.splitlines(keepends=True)
-            kept = b"".join(line for line in lines if not dropped.search(line.decode(errors="replace")))
-            if kept:
-                os.write(target, kept)
+        while True:
+            if not select.select([source], [], [], PARTIAL_LINE_WAIT_S if lines.pending else None)[0]:
+                os.write(target, lines.release())  # quiet for a while: the partial line passes as it is
+                continue
+            chunk = source.read(READ_BYTES)
+            os.write(target, lines.feed(chunk) if chunk else lines.release())
+            if not chunk:
+                return  # end of file: the last write end is closed

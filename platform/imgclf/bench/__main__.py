@@ -11,6 +11,7 @@ from pathlib import Path
 from imgclf.bench import backends, baselines, batch, model, serve, train
 from imgclf.bench.data import BenchInputs
 from imgclf.bench.machine import machine_info
+from imgclf.console import install_quiet_tensorflow_import
 from imgclf.runtime import configure_tensorflow
 
 SECTIONS = {"backends": backends, "model": model, "train": train, "baselines": baselines, "batch": batch, "serve": serve}
@@ -37,6 +38,7 @@ def main() -> None:
                         help="rounds of the serve section's side-by-side measures (default %(default)s)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_quiet_tensorflow_import()  # the bench owns its process, as the imgclf command does
     configure_tensorflow()
     bench_dir = args.output.parent
     inputs = BenchInputs(photos=args.photos.resolve(), serve_config=args.serve_config.resolve())

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 
 from imgclf import __version__
 from imgclf.cli import classify, cluster, data, evaluate, jobs, models, optimize, serve, train
+from imgclf.console import install_quiet_tensorflow_import
 from imgclf.errors import ImgclfError
 
 COMMAND_GROUPS = (data, train, evaluate, optimize, classify, serve, cluster, jobs, models)
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    install_quiet_tensorflow_import()  # the command owns its process: TensorFlow, imported later, loads quietly
     args = build_parser().parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     logging.basicConfig(

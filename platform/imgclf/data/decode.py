@@ -21,9 +21,6 @@ from imgclf.errors import (
 )
 from imgclf.storage import check_size, read_local
 
-# Pillow's own bomb check is off: ours runs right after the header is read, with the configured limit.
-Image.MAX_IMAGE_PIXELS = None
-
 SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 WIDE_MODES = SIXTEEN_BIT_MODES | {"I", "F"}
 WHITE = (255, 255, 255)
@@ -53,10 +50,18 @@ def check_pixels(source: str, size: tuple[int, int], limits: DecodeLimits) -> No
     width, height = size
     if width < 1 or height < 1:
         raise CorruptImageError(source, f"image has no pixels ({width}x{height})")
-    if width * height > limits.max_pixels:
-        raise ImageTooLargeError(
-            source, f"{width}x{height} = {width * height} pixels exceeds the limit of {limits.max_pixels}"
-        )
+    limit, whose = pixel_limit(limits)
+    if width * height > limit:
+        raise ImageTooLargeError(source, f"{width}x{height} = {width * height} pixels exceeds {whose} limit of {limit}")
+
+
+def pixel_limit(limits: DecodeLimits) -> tuple[int, str]:
+    """The lower of the configured limit and Pillow's own (`PIL.Image.MAX_IMAGE_PIXELS`, the process's setting,
+    which imgclf leaves alone: beyond it Pillow warns, then refuses), and whose it is."""
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    if pillow_limit is not None and pillow_limit < limits.max_pixels:
+        return pillow_limit, "Pillow's (PIL.Image.MAX_IMAGE_PIXELS)"
+    return limits.max_pixels, "the"
 
 
 def icon_frame_size(data: bytes) -> tuple[int, int]:
@@ -95,6 +100,8 @@ def translate_pillow_errors(source: str) -> Iterator[None]:
         yield
     except ImageDecodeError:
         raise
+    except Image.DecompressionBombError as exc:  # Pillow's limit, checked before ours can be (above twice its own)
+        raise ImageTooLargeError(source, f"{exc} (Pillow's limit: twice PIL.Image.MAX_IMAGE_PIXELS)") from exc
     except UnidentifiedImageError as exc:
         raise UnsupportedImageError(source, "not an image, or an image format we cannot read") from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, TypeError) as exc:

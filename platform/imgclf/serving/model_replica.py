@@ -25,6 +25,7 @@ import numpy as np
 from ray import serve
 from ray.serve import metrics
 
+from imgclf.console import install_quiet_tensorflow_import
 from imgclf.errors import ConfigError, ModelNotLoadedError, ModelNotServedError
 from imgclf.models.classifier import Classifier
 from imgclf.models.prediction import Prediction
@@ -120,6 +121,7 @@ class ClassifierReplica:
     """Model-sized RGB uint8 images in, class probabilities out, batched across concurrent requests."""
 
     def __init__(self) -> None:
+        install_quiet_tensorflow_import()  # a replica of imgclf's deployment owns its process; its models load later
         self.models: dict[str, LoadedModel] = {}  # by name, the default first
         self.confidence = metrics.Histogram(
             "imgclf_prediction_confidence", description="Top-1 probability of each prediction (a drift signal).",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -37,6 +40,8 @@ from utils.images import (
 )
 
 SOLID = (200, 40, 90)
+PILLOW_DEFAULT_LIMIT = 1024 * 1024 * 1024 // 4 // 3  # PIL.Image.MAX_IMAGE_PIXELS as Pillow ships it
+ABOVE_PILLOW = DecodeLimits(max_pixels=1_000_000_000)  # ours above Pillow's: Pillow's is met first
 LOSSLESS = {
     "png": {},
     "bmp": {},
@@ -311,6 +316,32 @@ def test_an_icon_frame_over_the_limit_is_refused_before_decoding():
     with pytest.raises(ImageTooLargeError, match=r"5000x5000 = 25000000 pixels exceeds the limit of 1000000"):
         decode_image(data, source="huge.ico", limits=DecodeLimits(max_pixels=1_000_000))
     assert decode_image(icon, limits=DecodeLimits(max_pixels=64 * 64)).shape == (64, 64, 3)
+
+
+def test_importing_imgclf_leaves_pillows_pixel_limit_at_its_default():
+    probe = "import imgclf, imgclf.data.decode; from PIL import Image; print(Image.MAX_IMAGE_PIXELS)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+    assert done.stdout.strip() == str(PILLOW_DEFAULT_LIMIT)
+
+
+def test_a_bomb_beyond_pillows_limit_is_our_image_too_large_error_not_pillows():
+    # 20000x10000 is over twice Pillow's limit: Pillow refuses it while opening, before our limit is checked.
+    bomb = with_declared_png_size(make_image_bytes("png", size=(1, 1)), 20_000, 10_000)
+
+    with pytest.raises(ImageTooLargeError, match=r"200000000 pixels.*MAX_IMAGE_PIXELS") as refused:
+        decode_image(bomb, source="bomb.png", limits=ABOVE_PILLOW)
+    assert isinstance(refused.value.__cause__, Image.DecompressionBombError)
+
+
+def test_an_image_over_pillows_limit_but_under_ours_is_refused_with_pillows_limit_named():
+    # 10000x10000 is between Pillow's limit and twice it: Pillow only warns while opening; the refusal is ours.
+    over_pillow = with_declared_png_size(make_image_bytes("png", size=(1, 1)), 10_000, 10_000)
+
+    with pytest.warns(Image.DecompressionBombWarning), pytest.raises(
+            ImageTooLargeError, match=rf"100000000 pixels exceeds Pillow's .* limit of {PILLOW_DEFAULT_LIMIT}$"):
+        decode_image(over_pillow, source="big.png", limits=ABOVE_PILLOW)
 
 
 def test_pixel_limit_is_inclusive():
