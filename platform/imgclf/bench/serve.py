@@ -129,7 +129,12 @@ def bare_single(classifier: Classifier, image: np.ndarray, calls: int = BARE_SIN
         started = time.perf_counter()
         classifier.predict_batch(batch)
         seconds.append(time.perf_counter() - started)
-    return {"latency_ms": statistics.median(seconds) * 1000, "cpu_ms": (own_cpu_s() - cpu) * 1000 / calls}
+    return single_call_figures(seconds, own_cpu_s() - cpu)
+
+
+def single_call_figures(seconds: list[float], cpu_s: float) -> dict[str, float]:
+    """The median of the calls' wall times and their CPU time per call, ms."""
+    return {"latency_ms": statistics.median(seconds) * 1000, "cpu_ms": cpu_s * 1000 / len(seconds)}
 
 
 def bare_batch(classifier: Classifier, image: np.ndarray, batch_size: int) -> dict[str, float]:
@@ -138,11 +143,21 @@ def bare_batch(classifier: Classifier, image: np.ndarray, batch_size: int) -> di
     batch = np.repeat(image[np.newaxis], batch_size, axis=0)
     classifier.predict_batch(batch)
     images, started, cpu = 0, time.perf_counter(), own_cpu_s()
-    while time.perf_counter() - started < BARE_BATCH_S or images < BARE_MIN_BATCHES * batch_size:
+    while more_batches_needed(time.perf_counter() - started, images, batch_size):
         classifier.predict_batch(batch)
         images += batch_size
-    return {"images_per_s": images / (time.perf_counter() - started),
-            "cpu_ms_per_image": (own_cpu_s() - cpu) * 1000 / images}
+    elapsed_s = time.perf_counter() - started
+    return batch_figures(images, elapsed_s, own_cpu_s() - cpu)
+
+
+def more_batches_needed(elapsed_s: float, images: int, batch_size: int) -> bool:
+    """Whether the bare batch measure still lacks BARE_BATCH_S seconds or BARE_MIN_BATCHES batches."""
+    return elapsed_s < BARE_BATCH_S or images < BARE_MIN_BATCHES * batch_size
+
+
+def batch_figures(images: int, elapsed_s: float, cpu_s: float) -> dict[str, float]:
+    """Images per second over the measure and its CPU time per image, ms."""
+    return {"images_per_s": images / elapsed_s, "cpu_ms_per_image": cpu_s * 1000 / images}
 
 
 # --- the load generator ----------------------------------------------------------------------------------------
@@ -156,14 +171,19 @@ class CpuProbe:
         self.processes.append(("load_generator", psutil.Process()))
 
     def __call__(self) -> dict[str, float]:
-        totals: Counter[str] = Counter()
-        for name, process in self.processes:
-            try:
-                times = process.cpu_times()
-            except psutil.Error:
-                continue
-            totals[name] += times.user + times.system
-        return dict(totals)
+        return cpu_by_name(self.processes)
+
+
+def cpu_by_name(processes: list[tuple[str, psutil.Process]]) -> dict[str, float]:
+    """User + system CPU seconds so far of the processes, summed by name (a process that cannot be read skipped)."""
+    totals: Counter[str] = Counter()
+    for name, process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        totals[name] += times.user + times.system
+    return dict(totals)
 
 
 def component_of(process: psutil.Process) -> str:
@@ -217,10 +237,17 @@ async def load_async(url: str, body: bytes, concurrency: int, warmup_s: float, m
         began = time.perf_counter()
         await asyncio.gather(*(worker(index, client) for index in range(concurrency)),
                              *([probe_at_window_end()] if probe else []))
+    result = {"concurrency": concurrency, "warmup_s": window[0] - began,
+              **window_figures(statuses, latencies, measure_s)}
+    if probe and result["ok"]:
+        result["cpu_ms_per_request"] = cpu_ms_per_request(cpu[0], cpu[1], result["ok"])
+    return result
+
+
+def window_figures(statuses: Counter[str], latencies: list[float], measure_s: float) -> dict[str, Any]:
+    """One measured window's answers by status, its throughput (200s ÷ the window) and the 200s' latencies."""
     ok = statuses.get("200", 0)
-    result = {
-        "concurrency": concurrency,
-        "warmup_s": window[0] - began,
+    return {
         "requests": sum(statuses.values()),
         "ok": ok,
         "non_200": sum(statuses.values()) - ok,
@@ -229,9 +256,11 @@ async def load_async(url: str, body: bytes, concurrency: int, warmup_s: float, m
         **latency_percentiles(latencies),
         "latencies": latencies,
     }
-    if probe and ok:
-        result["cpu_ms_per_request"] = {name: (cpu[1][name] - cpu[0].get(name, 0.0)) * 1000 / ok for name in cpu[1]}
-    return result
+
+
+def cpu_ms_per_request(before: dict[str, float], after: dict[str, float], ok: int) -> dict[str, float]:
+    """Each process group's CPU time across the window ÷ the 200s in it, ms (a group new at the end from 0)."""
+    return {name: (after[name] - before.get(name, 0.0)) * 1000 / ok for name in after}
 
 
 def latency_percentiles(latencies: list[float]) -> dict[str, float | None]:
@@ -368,32 +397,42 @@ def measure(work: Path, inputs: BenchInputs, image_size: int, measure_s: float, 
             entry["c32_one_hop"] = load(url, body, 32, measure_s, probe)
             measured.append(entry)
     direct = measure_direct_ingress(work, inputs.serve_config, model.registry, model.reference, body, measure_s)
+    return {"model": model.reference, "inference": classifier.card["inference"], "request_bytes": len(body),
+            "deploy_s": deploy_s, "runs": pooled_by_kind(measured, measure_s), "bare_model": bare_figures(measured),
+            "rounds": [round_figures(entry) for entry in measured], "direct_ingress": direct}
+
+
+def pooled_by_kind(measured: list[dict[str, Any]], measure_s: float) -> dict[str, dict[str, Any]]:
+    """Each kind of load run pooled over the rounds that ran it."""
     kinds = ("c1", f"c{CONCURRENCY_ONCE}", "c32", "c32_unbatched", "c1_one_hop", "c32_one_hop")
-    runs = {kind: pooled([entry[kind] for entry in measured if kind in entry], measure_s) for kind in kinds}
-    by_round = [
-        {
-            "bare_single_latency_ms": entry["bare_single"]["latency_ms"],
-            "bare_batch_images_per_s": entry["bare_batch"]["images_per_s"],
-            "c1_p50_ms": entry["c1"]["p50_ms"],
-            "c32_rps": entry["c32"]["throughput_rps"],
-            "c32_unbatched_rps": entry["c32_unbatched"]["throughput_rps"],
-            "batching_speedup": ratio(entry["c32"]["throughput_rps"], entry["c32_unbatched"]["throughput_rps"]),
-            "serve_over_bare": entry["c32"]["throughput_rps"] / entry["bare_batch"]["images_per_s"],
-            "latency_overhead_ms": overhead(entry["c1"], entry["bare_single"]),
-            "one_hop_serve_over_bare": entry["c32_one_hop"]["throughput_rps"] / entry["bare_batch"]["images_per_s"],
-            "one_hop_latency_overhead_ms": overhead(entry["c1_one_hop"], entry["bare_single"]),
-        }
-        for entry in measured
-    ]
-    bare = {
+    return {kind: pooled([entry[kind] for entry in measured if kind in entry], measure_s) for kind in kinds}
+
+
+def round_figures(entry: dict[str, Any]) -> dict[str, float | None]:
+    """One round's side-by-side figures: its ratios and latency overheads against its own bare measures."""
+    return {
+        "bare_single_latency_ms": entry["bare_single"]["latency_ms"],
+        "bare_batch_images_per_s": entry["bare_batch"]["images_per_s"],
+        "c1_p50_ms": entry["c1"]["p50_ms"],
+        "c32_rps": entry["c32"]["throughput_rps"],
+        "c32_unbatched_rps": entry["c32_unbatched"]["throughput_rps"],
+        "batching_speedup": ratio(entry["c32"]["throughput_rps"], entry["c32_unbatched"]["throughput_rps"]),
+        "serve_over_bare": entry["c32"]["throughput_rps"] / entry["bare_batch"]["images_per_s"],
+        "latency_overhead_ms": overhead(entry["c1"], entry["bare_single"]),
+        "one_hop_serve_over_bare": entry["c32_one_hop"]["throughput_rps"] / entry["bare_batch"]["images_per_s"],
+        "one_hop_latency_overhead_ms": overhead(entry["c1_one_hop"], entry["bare_single"]),
+    }
+
+
+def bare_figures(measured: list[dict[str, Any]]) -> dict[str, float]:
+    """The bare model's figures, each the median over the rounds."""
+    return {
         "single_latency_ms": statistics.median(entry["bare_single"]["latency_ms"] for entry in measured),
         "single_cpu_ms": statistics.median(entry["bare_single"]["cpu_ms"] for entry in measured),
         f"batch{BATCH_SIZE}_images_per_s": statistics.median(entry["bare_batch"]["images_per_s"] for entry in measured),
         f"batch{BATCH_SIZE}_cpu_ms_per_image": statistics.median(
             entry["bare_batch"]["cpu_ms_per_image"] for entry in measured),
     }
-    return {"model": model.reference, "inference": classifier.card["inference"], "request_bytes": len(body),
-            "deploy_s": deploy_s, "runs": runs, "bare_model": bare, "rounds": by_round, "direct_ingress": direct}
 
 
 def measure_direct_ingress(work: Path, serve_config: Path, registry: str, reference: str, body: bytes,
@@ -455,12 +494,7 @@ def run(bench_dir: Path, *, inputs: BenchInputs, image_size: int = IMAGE_SIZE, s
     batching_speedup = median_of(measured["rounds"], "batching_speedup")
     serve_over_bare = median_of(measured["rounds"], "serve_over_bare")
     overhead_ms = median_of(measured["rounds"], "latency_overhead_ms")
-    meets = {
-        "batching_speedup": batching_speedup is not None and batching_speedup >= TARGET_BATCHING_SPEEDUP,
-        "serve_over_bare": serve_over_bare is not None and serve_over_bare >= TARGET_SERVE_OVER_BARE,
-        "latency_overhead_ms": overhead_ms is not None and overhead_ms <= TARGET_MAX_LATENCY_OVERHEAD_MS,
-        "no_non_200": all(run["non_200"] == 0 for run in measured["runs"].values()),
-    }
+    meets = meets_targets(batching_speedup, serve_over_bare, overhead_ms, measured["runs"])
     result = {
         "image_size": image_size,
         "weights": WEIGHTS_NOTE,
@@ -502,6 +536,17 @@ def run(bench_dir: Path, *, inputs: BenchInputs, image_size: int = IMAGE_SIZE, s
     result["sizes"] = SIZE_NOTE
     result["section_s"] = time.perf_counter() - started
     return result
+
+
+def meets_targets(batching_speedup: float | None, serve_over_bare: float | None, overhead_ms: float | None,
+                  runs: dict[str, dict[str, Any]]) -> dict[str, bool]:
+    """Each target met or not (a figure that could not be taken misses its target), and no run saw a non-200."""
+    return {
+        "batching_speedup": batching_speedup is not None and batching_speedup >= TARGET_BATCHING_SPEEDUP,
+        "serve_over_bare": serve_over_bare is not None and serve_over_bare >= TARGET_SERVE_OVER_BARE,
+        "latency_overhead_ms": overhead_ms is not None and overhead_ms <= TARGET_MAX_LATENCY_OVERHEAD_MS,
+        "no_non_200": all(run["non_200"] == 0 for run in runs.values()),
+    }
 
 
 def hop_comparison(measured: dict[str, Any]) -> dict[str, dict[str, Any]]:

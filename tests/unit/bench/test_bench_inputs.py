@@ -30,6 +30,13 @@ def test_photos_come_from_the_given_folder_spread_evenly_and_cycled(tmp_path: Pa
     assert len(list(folder.glob("*.jpg"))) == 6
 
 
+def test_photos_are_taken_at_even_steps_through_the_sorted_files_and_cycled_in_order(tmp_path: Path) -> None:
+    dataset = write_photos(tmp_path / "photos", 5)  # sorted: ants/p1, ants/p3, bees/p0, bees/p2, bees/p4
+    assert [path.name for path in source_photos(dataset, 3)] == ["p1.jpg", "p3.jpg", "p2.jpg"]  # files 0, 1, 3
+    assert [path.name for path in source_photos(dataset, 7)] == ["p1.jpg", "p3.jpg", "p0.jpg", "p2.jpg", "p4.jpg",
+                                                                 "p1.jpg", "p3.jpg"]
+
+
 def test_an_empty_photo_folder_names_the_option(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=f"no JPEG photos under {tmp_path} \\(--photos\\)"):
         source_photos(tmp_path, 1)
