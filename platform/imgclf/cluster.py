@@ -8,7 +8,12 @@ import os
 import ray
 from ray.util.debug import log_once
 
-from imgclf.console import ACTOR_ARGUMENTS_NOTICE, drop_stderr_lines, install_quiet_tensorflow_import
+from imgclf.console import (
+    ACTOR_ARGUMENTS_NOTICE,
+    drop_stderr_lines,
+    install_quiet_tensorflow_import,
+    shorten_ray_train_request_warnings,
+)
 
 # Every Ray worker process of imgclf runs tf_keras (one Keras flavour) and keeps TensorFlow's C++ logs quiet
 # (k8s/ sets these on every pod as well).
@@ -27,6 +32,7 @@ def setup_worker() -> None:
     state API calls in the worker (Ray Train's placement group cleaner makes some) address this worker's own
     cluster, which they cannot guess on a machine running several Ray instances."""
     install_quiet_tensorflow_import()
+    shorten_ray_train_request_warnings()  # Ray Train's controller runs in one of these workers
     os.environ.setdefault("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
 
 

@@ -43,6 +43,10 @@ NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 # allowed — every Ray Data model actor, Ray Train's preemption watcher — about a restart limitation (ray#53727,
 # ray#57733), not about anything the user did.
 ACTOR_ARGUMENTS_NOTICE = re.compile(r"has constructor arguments in the object store and max_restarts > 0")
+# Ray Train's warning, traceback attached, when a resource request to its autoscaling coordinator takes over 5 s:
+# on a busy two-core node at a run's start; the request repeats every 20 s, and the warning itself says a transient
+# one is safe to ignore. Its one line stays (a lasting failure still shows); the traceback of a timeout goes.
+RAY_TRAIN_REQUEST_LOGGER = "ray.train.v2._internal.execution.scaling_policy.autoscaling_coordinator_client"
 # tf.function retracing notices: TensorFlow's own performance hints about how it was called, not about the data.
 RETRACING_NOTICE = "triggered tf.function retracing"
 # A partial line (no newline yet) waits this long for its end before it passes as it is: what a progress bar redraws
@@ -91,6 +95,19 @@ class QuietLoader(importlib.abc.Loader):
 def without_retracing_notice(record: logging.LogRecord) -> bool:
     """A filter of TensorFlow's logger: every record but its tf.function retracing notices."""
     return RETRACING_NOTICE not in record.getMessage()
+
+
+def without_traceback(record: logging.LogRecord) -> bool:
+    """A filter that keeps every record but drops its traceback: the message line says what the user needs."""
+    record.exc_info = record.exc_text = None
+    return True
+
+
+def shorten_ray_train_request_warnings() -> None:
+    """Ray Train's resource-request warnings in this process as their one line, without a traceback."""
+    logger = logging.getLogger(RAY_TRAIN_REQUEST_LOGGER)
+    if without_traceback not in logger.filters:
+        logger.addFilter(without_traceback)
 
 
 def install_quiet_tensorflow_import() -> None:

@@ -7,13 +7,20 @@ import re
 import select
 import subprocess
 import sys
+import logging
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from imgclf.console import ACTOR_ARGUMENTS_NOTICE, LineFilter, stderr_without
+from imgclf.console import (
+    ACTOR_ARGUMENTS_NOTICE,
+    RAY_TRAIN_REQUEST_LOGGER,
+    LineFilter,
+    shorten_ray_train_request_warnings,
+    stderr_without,
+)
 
 NOISE = re.compile(r"noise")
 RAY_NOTICE = ("[2026-12-02 12:30:48,368 E 14421 14421] core_worker.cc:2465: Actor with class name: 'MapWorker' and ID: "
@@ -174,3 +181,16 @@ def test_tensorflow_loads_without_its_cuda_and_absl_noise_in_the_imgclf_command(
     noise = [line for line in stderr.splitlines()
              if re.search(r"absl::InitializeLog|cudart_stub|cuInit|cpu_feature_guard", line)]
     assert noise == [], stderr
+
+
+def test_ray_trains_request_warning_keeps_its_line_and_loses_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    shorten_ray_train_request_warnings()
+    shorten_ray_train_request_warnings()  # twice: one filter
+    logger = logging.getLogger(RAY_TRAIN_REQUEST_LOGGER)
+    try:
+        raise TimeoutError("Get timed out: some object(s) not ready.")
+    except TimeoutError:
+        logger.warning("Failed to send resource request for train-1.", exc_info=True)
+    assert caplog.text.count("Failed to send resource request for train-1.") == 1, caplog.text
+    assert "Traceback" not in caplog.text and "TimeoutError" not in caplog.text, caplog.text
+    assert len(logger.filters) == 1

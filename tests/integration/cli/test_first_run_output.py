@@ -27,6 +27,8 @@ LINE_SHAPES = {
     "Ray starting its local instance": rf"{TIMESTAMP}\tINFO worker\.py:\d+ -- Started a local Ray instance\..*",
     "a Ray Train worker's epoch": rf"{RAY_WORKER}epoch \d+/\d+ loss=\S+ accuracy=\S+ val_loss=.+",
     "a model actor's backend": rf"{RAY_WORKER}\S+:\d+ runs on \S+ \S+ \(.+\) in this model actor; loaded in .+",
+    "Ray Train's notice of a slow resource request, one line (a busy CPU at the start)":
+        rf"{RAY_WORKER}Failed to send resource request for \S+\. If this only happens transiently .+",
     "the comparison table": r"\| .+ \|",
     "the report's path": r"report: \S+\.md",
     "the batch summary": r"classified \d+ files: \d+ ok, \d+ failed; .+",
