@@ -1,8 +1,9 @@
 """Typed settings: one object per concern, validated once at the boundary and passed down.
 
 checks: the vocabulary (kinds, precisions, backends) and the check_* validators; sections: decoding, split, VGG16,
-baselines, cluster, compiled variants; train: a training run's settings and how any settings are built from plain
-values (YAML, command-line options). The batch job's and the serving deployments' settings live beside their code.
+baselines, cluster, compiled variants; train: a training run's settings; build: how any settings object is built
+from plain values (YAML, command-line options, a Serve user_config), nested settings picked by their type hints.
+The batch job's and the serving deployments' settings live beside their code.
 """
 
 from imgclf.config.checks import (
@@ -43,14 +44,8 @@ from imgclf.config.sections import (
     ClusterSettings,
     OptimizeSettings,
 )
-from imgclf.config.train import (
-    TrainSettings,
-    merge,
-    build_settings,
-    build_dataclass,
-    NESTED_SETTINGS,
-    json_ready,
-)
+from imgclf.config.build import merge, build_settings, build_dataclass, refuse_unknown_keys
+from imgclf.config.train import TrainSettings, json_ready
 
 __all__ = [
     "AugmentationSettings",
@@ -67,7 +62,6 @@ __all__ = [
     "MAX_SEED",
     "MAX_TREE_DEPTH",
     "MODEL_KINDS",
-    "NESTED_SETTINGS",
     "OptimizeSettings",
     "PRECISIONS",
     "REGISTRY_ENV",
@@ -93,4 +87,5 @@ __all__ = [
     "default_registry",
     "json_ready",
     "merge",
+    "refuse_unknown_keys",
 ]
