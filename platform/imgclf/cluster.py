@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import ray
 from ray.util.debug import log_once
@@ -24,6 +25,9 @@ QUIET_WORKER_ENV = {"PYTHONWARNINGS": "ignore::DeprecationWarning", "RAY_DATA_LO
 WORKER_SETUP_HOOK = "imgclf.cluster.setup_worker"
 RUNTIME_ENV = {"env_vars": WORKER_ENV | QUIET_WORKER_ENV, "worker_process_setup_hook": WORKER_SETUP_HOOK}
 RAY_DATA_PROGRESS_DISABLED = "ray_data_progress_manager_disabled"  # Ray Data's once-only key for that notice
+# A local instance reports its CPUs a moment after ray.init returns (seconds on a busy machine); a Dataset run before
+# that warns of a cluster without CPUs that "will hang", which it will not.
+LOCAL_RESOURCES_WAIT_S = 10.0
 
 
 def setup_worker() -> None:
@@ -42,8 +46,17 @@ def connect(address: str | None, *, progress: bool = True) -> None:
     if not ray.is_initialized():
         ray.init(address=address, runtime_env=RUNTIME_ENV, log_to_driver=True)
         drop_stderr_lines(ACTOR_ARGUMENTS_NOTICE)  # after Ray's own processes started, with the real stderr
+        if address is None:
+            wait_for_local_cpus()
     context = ray.data.DataContext.get_current()  # Ray Data, once imported, has set its loggers up
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # execution plans and timings stay in Ray Data's logs
     if not progress:
         log_once(RAY_DATA_PROGRESS_DISABLED)
     context.enable_progress_bars = progress
+
+
+def wait_for_local_cpus(timeout_s: float = LOCAL_RESOURCES_WAIT_S) -> None:
+    """Return once the local instance just started reports CPUs available (or after `timeout_s`)."""
+    deadline = time.monotonic() + timeout_s
+    while not ray.available_resources().get("CPU") and time.monotonic() < deadline:
+        time.sleep(0.05)
