@@ -55,7 +55,7 @@ METRICS_ANNOTATIONS = {  # for Prometheus' annotation-based pod discovery (kuber
     "prometheus.io/path": "/metrics",
 }
 WORKER_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}  # as imgclf.cluster.WORKER_ENV
-# Ray Serve's faster request path, as imgclf.local_cluster.SERVE_PATH_ENV (README: Benchmarks, serve)
+# Ray Serve's faster request path, as imgclf.local_cluster.SERVE_PATH_ENV (docs/benchmarks.md)
 SERVE_PATH_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"}
 # every Ray pod: batch jobs stay below the volume
 POD_ENV = {**WORKER_ENV, "IMGCLF_ALLOWED_ROOTS": DATA_MOUNT, **SERVE_PATH_ENV}

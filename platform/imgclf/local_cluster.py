@@ -36,7 +36,7 @@ START_TIMEOUT_S = 120.0
 START_ATTEMPTS = 2
 # Ray Serve's request path on every node started here: gRPC between proxy and replicas and between replicas, user
 # code and router on the replica's own event loop, access logs buffered (measured with the serve bench on 2 CPUs:
-# +21% requests per second at concurrency 32, less CPU in the ingress; see README, Benchmarks). Direct ingress
+# +21% requests per second at concurrency 32, less CPU in the ingress; see docs/benchmarks.md). Direct ingress
 # stays off: it moves the HTTP port from the proxy to per-replica ports for an external load balancer. A value
 # already in the environment wins.
 SERVE_PATH_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"}

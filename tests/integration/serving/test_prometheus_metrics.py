@@ -1,6 +1,6 @@
 """The serving metrics as an operator sees them: a real Prometheus, configured the documented way (file-based
 service discovery over the file Ray writes in its session folder), scraping a real Serve deployment, and the
-PromQL of the README answering through Prometheus' HTTP API."""
+PromQL of docs/observability.md answering through Prometheus' HTTP API."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ CONFIDENCE = f'ray_imgclf_prediction_confidence_bucket{{model="{VGG_MODEL}:1"}}'
 MODEL_INFO_SCRAPES = 40  # successful scrapes of the head the model info gauge must last through
 HISTORY = "1h"  # a range over everything this module's Prometheus holds (its retention)
 
-# The PromQL of the README, verified here.
+# The PromQL of docs/observability.md, verified here.
 LATENCY_QUANTILE = ('histogram_quantile({q}, sum by (le) '
                     '(rate(ray_imgclf_classify_latency_seconds_bucket{{route="/v1/classify"}}[{window}])))')
 ERROR_RATIO = ('sum(rate(ray_imgclf_requests_total{{route="/v1/classify",status=~"4..|5.."}}[{window}])) '
@@ -260,9 +260,9 @@ def test_p99_latency_is_a_number_through_prometheus(served: ServeApp, prom: str,
 
 
 @pytest.mark.parametrize("window", ["1m", "5m"])
-def test_the_readmes_latency_quantiles_are_numbers(served: ServeApp, prom: str, traffic: Counted, digit: Path,
-                                                   window: str) -> None:
-    """The README's queries name series that exist (their values are checked on the counted round below)."""
+def test_the_documented_latency_quantiles_are_numbers(served: ServeApp, prom: str, traffic: Counted, digit: Path,
+                                                      window: str) -> None:
+    """The documented queries name series that exist (their values are checked on the counted round below)."""
     send_recent(served, digit)
     for q in (0.5, 0.95, 0.99):
         wait_for_query(prom, LATENCY_QUANTILE.format(q=q, window=window), is_finite_number,
