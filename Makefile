@@ -48,6 +48,7 @@ demo: $(STAMP)
 		--examples $(DEMO_DIR)/digits
 
 test: $(STAMP) system-packages
+	$(BIN)/mkdocs build --strict --site-dir .site
 	$(BIN)/pytest
 
 test-fast: $(STAMP) system-packages
@@ -55,7 +56,7 @@ test-fast: $(STAMP) system-packages
 
 # Reuses the demo's trained digits model when there is one; otherwise trains one under .bench/.
 bench: $(STAMP)
-	$(BIN)/python -m imgclf.bench --output .bench/results.json --photos ../shared/datasets/hymenoptera \
+	$(BIN)/python -m bench --output .bench/results.json --photos ../shared/datasets/hymenoptera \
 		--serve-config serve_config.yaml \
 		$(if $(wildcard $(DEMO_DIR)/registry/digits-vgg16),--registry $(DEMO_DIR)/registry)
 
@@ -72,4 +73,4 @@ cluster-down: $(STAMP)
 	$(BIN)/imgclf cluster down
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .bench .reliability .pytest_cache
+	rm -rf $(VENV) $(DEMO_DIR) .bench .reliability .pytest_cache .site

@@ -1,4 +1,5 @@
-"""A non-editable install: the wheel holds `imgclf` and `gradio_app`, and they import from a fresh venv elsewhere."""
+"""A non-editable install: the wheel holds `imgclf` and `gradio_app`, and they import from a fresh venv elsewhere; the
+benchmark (`bench/`, beside the product) stays out of the wheel and runs from the repository root."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# What `pip install .` needs from the working tree; copied so the build writes nothing into the repository.
-SOURCES = ("pyproject.toml", "README.md", "platform", "gradio_app")
+# What `pip install .` needs from the working tree, and the benchmark beside it (which the wheel must leave out);
+# copied so the build writes nothing into the repository.
+SOURCES = ("pyproject.toml", "README.md", "platform", "gradio_app", "bench")
 PACKAGES = {"imgclf": REPO_ROOT / "platform" / "imgclf", "gradio_app": REPO_ROOT / "gradio_app"}
 # pyproject.toml's `license = "Apache-2.0"` (a PEP 639 expression) needs setuptools >= 77 to build.
 SETUPTOOLS_FOR_LICENSE_EXPRESSIONS = 77
@@ -58,8 +60,13 @@ def purelib(python: Path) -> Path:
     return Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
 
 
-def test_wheel_installs_into_a_fresh_venv_and_imports_from_another_folder(tmp_path: Path) -> None:
-    wheel = build_wheel(tmp_path)
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of this working tree, built once for the module."""
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def test_wheel_installs_into_a_fresh_venv_and_imports_from_another_folder(wheel: Path, tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for package, folder in PACKAGES.items():
         sources = {f"{package}/{p.relative_to(folder).as_posix()}" for p in folder.rglob("*.py")}
@@ -85,3 +92,13 @@ def test_wheel_installs_into_a_fresh_venv_and_imports_from_another_folder(tmp_pa
         assert not path.is_relative_to(REPO_ROOT)
     help_text = run([fresh / "bin" / "imgclf", "--help"], cwd=elsewhere).stdout
     assert help_text.startswith("usage: imgclf")
+
+
+def test_the_wheel_holds_no_benchmark_code(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not [name for name in names if name.startswith("bench/") or "/bench/" in name]
+
+
+def test_the_benchmark_runs_from_the_repository_root() -> None:
+    done = run([sys.executable, "-m", "bench", "--help"], cwd=REPO_ROOT)
+    assert done.stdout.startswith("usage: python -m bench")

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from imgclf.bench.model import (
+from bench.model import (
     TARGET_MAX_ACCURACY_LOSS_POINTS,
     TARGET_SPEEDUP,
     bf16_against_fp32,

@@ -13,7 +13,7 @@ import pytest
 SECTION = textwrap.dedent("""
     import json, os
     import ray
-    from imgclf.bench.cluster import WORKER_NICENESS, section_cluster
+    from bench.cluster import WORKER_NICENESS, section_cluster
 
     @ray.remote
     def niceness() -> int:

@@ -1,4 +1,4 @@
-"""`python -m imgclf.bench`: run benchmark sections, print a table, write JSON (ratios measured in one run)."""
+"""`python -m bench`: run benchmark sections, print a table, write JSON (ratios measured in one run)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from imgclf.bench import backends, baselines, batch, model, serve, train
-from imgclf.bench.data import BenchInputs
-from imgclf.bench.machine import machine_info
+from bench import backends, baselines, batch, model, serve, train
+from bench.data import BenchInputs
+from bench.machine import machine_info
 from imgclf.console import install_quiet_tensorflow_import
 from imgclf.runtime import configure_tensorflow
 
@@ -18,7 +18,7 @@ SECTIONS = {"backends": backends, "model": model, "train": train, "baselines": b
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m imgclf.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path(".bench/results.json"))
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma list of %(default)s")
     parser.add_argument("--photos", type=Path, default=Path("../shared/datasets/hymenoptera"),

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from imgclf.bench.data import digits_folder
+from bench.data import digits_folder
 from imgclf.config import BaselineSettings, TrainSettings, VGGSettings
 from imgclf.evaluation.evaluate import labelled_images
 from imgclf.models.artifact import load_classifier

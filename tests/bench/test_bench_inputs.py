@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgclf.bench.data import photo_folder, source_photos
-from imgclf.bench.serve import bench_config
+from bench.data import photo_folder, source_photos
+from bench.serve_deployment import bench_config
 from imgclf.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_photos(root: Path, count: int) -> Path:

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from bench.cluster import section_cluster
+from bench.data import digits_folder
 from imgclf.config import BaselineSettings, DecodeLimits, SplitSettings
-from imgclf.bench.cluster import section_cluster
-from imgclf.bench.data import digits_folder
 from imgclf.data.dataset import prepare_dataset
 from imgclf.models.features import PixelFeatures
 from imgclf.runtime import cpu_count

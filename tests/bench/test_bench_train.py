@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgclf.bench.train import median_epoch_s, ray_over_plain
+from bench.train import median_epoch_s, ray_over_plain
 
 
 def test_the_median_epoch_leaves_out_the_first() -> None:

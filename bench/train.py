@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from imgclf.bench.cluster import section_cluster
-from imgclf.bench.data import digits_folder
+from bench.cluster import section_cluster
+from bench.data import digits_folder
 from imgclf.config import ClusterSettings, TrainSettings, VGGSettings
 from imgclf.data.dataset import prepare_dataset
 from imgclf.models.keras_api import keras, tf

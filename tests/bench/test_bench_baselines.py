@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgclf.bench.baselines import search_timings
+from bench.baselines import search_timings
 
 
 def test_the_parallel_search_is_set_against_the_mean_of_the_sequential_runs_either_side() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from imgclf.bench.backends import (
+from bench.backends import (
     TARGET_MAX_DROP_POINTS,
     TARGET_MIN_AGREEMENT,
     TARGET_SPEEDUP_VNNI,

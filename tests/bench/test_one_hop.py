@@ -6,22 +6,26 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from imgclf.bench.one_hop import API_KEY, ReplicaClassifier, one_hop_config
-from imgclf.bench.serve import bench_config
+from bench.one_hop import API_KEY, ReplicaClassifier, one_hop_config
+from bench.serve_deployment import bench_config
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_shipped_config_becomes_one_deployment_with_the_apis_settings() -> None:
     shipped = bench_config(REPO / "serve_config.yaml", "/registry", "m:1", 8123, 16)
     config = one_hop_config(shipped)
     [app] = config["applications"]
-    assert app["import_path"] == "imgclf.bench.one_hop:build_app"
+    assert app["import_path"] == "bench.one_hop:build_app"
+    [source] = app["runtime_env"]["py_modules"]  # Ray's workers import the bench from the checkout, in place
+    assert source == f"local://{REPO}" and (REPO / "bench" / "one_hop.py").is_file()
+    assert app["runtime_env"]["env_vars"] == shipped["applications"][0]["runtime_env"]["env_vars"]
     assert [entry["name"] for entry in app["deployments"]] == ["Classifier"]
     api = next(entry for entry in shipped["applications"][0]["deployments"] if entry["name"] == "Api")
     user_config = app["deployments"][0]["user_config"]
     assert user_config[API_KEY] == api["user_config"] and user_config["model"] == "m:1"
     assert len(shipped["applications"][0]["deployments"]) == 2  # the given config is left as it was
+    assert "py_modules" not in shipped["applications"][0]["runtime_env"]
 
 
 class Replica:

@@ -41,10 +41,10 @@ from typing import Any
 import psutil
 import pyarrow.parquet as pq
 
+from bench.artifacts import BACKEND, WEIGHTS_NOTE, BenchModel, bench_model
+from bench.cluster import section_cluster
+from bench.data import BenchInputs, photo_folder
 from imgclf.batch.job import BatchSummary, actor_placement, run_batch
-from imgclf.bench.artifacts import BACKEND, WEIGHTS_NOTE, BenchModel, bench_model
-from imgclf.bench.cluster import section_cluster
-from imgclf.bench.data import BenchInputs, photo_folder
 from imgclf.batch.settings import BatchSettings
 from imgclf.data.decode import decode_file
 from imgclf.data.transforms import stack_images

@@ -1,6 +1,8 @@
 """Layout (b) of the serve bench's hop comparison: the HTTP app on the model deployment itself (proxy → Classifier
 replica), measured against the shipped proxy → Api → Classifier. Serve config: import_path
-`imgclf.bench.one_hop:build_app`, the Api's user_config under the Classifier's as `api`.
+`bench.one_hop:build_app`, the Api's user_config under the Classifier's as `api`, and a runtime_env whose py_modules
+put the folder holding the `bench` package on the replicas' path (the package is not installed, and Ray's workers do
+not start in the repository root).
 
 It lacks what the two-deployment layout gives: a request whose replica dies is lost (no caller left to send it
 again), and an overloaded replica's 503 comes from Serve's proxy without the API's JSON error or Retry-After.
@@ -9,6 +11,7 @@ again), and an overloaded replica's 503 comes from Serve's proxy without the API
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,6 +25,9 @@ from imgclf.serving.service import ClassifyService
 from imgclf.serving.settings import ApiConfig
 
 API_KEY = "api"
+# A `local://` py_modules entry names a folder already present on every node, used in place (no upload); `serve
+# deploy` accepts no plain local path. The bench's Ray head runs on this machine, so the checkout is there.
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 class ReplicaClassifier:
@@ -64,10 +70,12 @@ def build_app(args: dict[str, Any]) -> Application:
 
 def one_hop_config(config: dict[str, Any]) -> dict[str, Any]:
     """A two-deployment serve config turned into this layout's: one deployment, the Api's user_config inside the
-    Classifier's."""
+    Classifier's, and SOURCE_ROOT among the application's py_modules."""
     config = copy.deepcopy(config)
     app = config["applications"][0]
     app["import_path"] = f"{__name__}:build_app"
+    runtime_env = app.setdefault("runtime_env", {})
+    runtime_env["py_modules"] = [*runtime_env.get("py_modules", []), f"local://{SOURCE_ROOT}"]
     api = next(entry for entry in app["deployments"] if entry["name"] == "Api")
     app["deployments"] = [entry for entry in app["deployments"] if entry["name"] != "Api"]
     classifier = app["deployments"][0]

@@ -11,31 +11,19 @@ from typing import Any
 import psutil
 import pytest
 
-from imgclf.bench.serve import (
-    BARE_BATCH_S,
-    BARE_MIN_BATCHES,
-    BATCH_SIZE,
+from bench.serve_bare import BARE_BATCH_S, BARE_MIN_BATCHES, batch_figures, more_batches_needed, single_call_figures
+from bench.serve_deployment import BATCH_SIZE
+from bench.serve_load import cpu_by_name, cpu_ms_per_request, latency_percentiles, pooled, window_figures
+from bench.serve_measure import bare_figures, overhead, pooled_by_kind, ratio, round_figures
+from bench.serve_report import (
     TARGET_BATCHING_SPEEDUP,
     TARGET_MAX_LATENCY_OVERHEAD_MS,
     TARGET_SERVE_OVER_BARE,
-    bare_figures,
-    batch_figures,
-    cpu_by_name,
-    cpu_ms_per_request,
     explain,
     fmt,
     hop_comparison,
-    latency_percentiles,
     median_of,
     meets_targets,
-    more_batches_needed,
-    overhead,
-    pooled,
-    pooled_by_kind,
-    ratio,
-    round_figures,
-    single_call_figures,
-    window_figures,
 )
 
 BATCH = f"batch{BATCH_SIZE}"

@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from imgclf.bench.artifacts import bench_model
-from imgclf.bench.data import BenchInputs
-from imgclf.bench.model import digits_model_folder
+from bench.artifacts import bench_model
+from bench.data import BenchInputs
+from bench.model import digits_model_folder
 from imgclf.config import OptimizeSettings
 from imgclf.evaluation.evaluate import labelled_images
 from imgclf.models.artifact import load_classifier

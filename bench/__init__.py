@@ -1,0 +1,1 @@
+"""The benchmark beside the product: `python -m bench` from the repository root (what `make bench` runs)."""
