@@ -38,7 +38,7 @@ class PredictorSpec:
     limits: DecodeLimits
     backend: str
     precision: str | None
-    threads: int | None  # TensorFlow or OpenVINO threads: the CPUs the actor reserved, rounded up
+    threads: int | None  # the runtime's threads (TensorFlow, OpenVINO, ...): the CPUs the actor reserved, rounded up
     roots: AllowedRoots = AllowedRoots()  # every file read must resolve below these
     progress: Any = None  # a ProgressCounter actor handle to report each batch to, or None
 

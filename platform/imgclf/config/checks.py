@@ -3,15 +3,55 @@
 from __future__ import annotations
 
 import os
-from typing import Any, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from imgclf.errors import ConfigError
 
-MODEL_KINDS = ("vgg16", "knn", "dt")
+
+class TableNames(Sequence[str]):
+    """The names of a table of imgclf.models, read whenever they are used, so that what installed distributions
+    add (models/plugins.py) is allowed too: the model kinds (models/kinds.py), the backends (models/runtimes.py)."""
+
+    def __init__(self, names: Callable[[], tuple[str, ...]]) -> None:
+        self.names = names
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self.names()[index]
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, Sequence) else other)
+
+    def __hash__(self) -> int:
+        return hash(self.names)
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+def model_kind_names() -> tuple[str, ...]:
+    from imgclf.models.kinds import model_kind_names as names
+
+    return names()
+
+
+def backend_names() -> tuple[str, ...]:
+    """auto, then every runtime that may be asked for by name."""
+    from imgclf.models.runtimes import selectable_backends
+
+    return ("auto", *selectable_backends())
+
+
+MODEL_KINDS = TableNames(model_kind_names)
 FEATURE_SETS = ("pixels", "embeddings")
 PRECISIONS = ("fp32", "bf16")  # what TensorFlow runs (training, and inference on the tensorflow backend)
 INFERENCE_PRECISIONS = ("fp32", "bf16", "int8")  # int8 only as a compiled OpenVINO variant
-BACKENDS = ("auto", "tensorflow", "openvino")
+BACKENDS = TableNames(backend_names)
 WEIGHTS_KEYWORDS = ("imagenet", "none")
 TREE_CRITERIA = ("gini", "entropy", "log_loss")
 FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
@@ -31,7 +71,7 @@ def default_registry() -> str:
     return os.environ.get(REGISTRY_ENV, "registry")
 
 
-def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
     """Raise ConfigError naming the setting, the allowed values and what was got."""
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
@@ -62,7 +102,7 @@ def check_fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0) -
         raise ConfigError(f"{name} must be a number in ({low}, {high}); got {value!r}")
 
 
-def check_subset(name: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+def check_subset(name: str, values: tuple[str, ...], allowed: Sequence[str]) -> None:
     unknown = [v for v in values if v not in allowed]
     if unknown or not values:
         raise ConfigError(f"{name} must be a non-empty subset of {', '.join(allowed)}; got {','.join(values)!r}")

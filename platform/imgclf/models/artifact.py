@@ -1,4 +1,5 @@
-"""The on-disk model artifact: write a model folder, and load any model folder into a Classifier.
+"""The on-disk model artifact: write a model folder, and load any model folder into a Classifier on the runtime
+chosen for it (its kind, models/kinds.py, reads its own files; the runtime, models/runtimes.py, runs them).
 
 A folder holds `model.json` (the model card), `labels.json`, the model file (`model.keras` for VGG16,
 `model.joblib` for baselines, plus `extractor.keras` for embedding features) and evaluation outputs.
@@ -7,20 +8,22 @@ Joblib files are pickles: load them only from a registry you trust.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import joblib
 
 from imgclf.models.backends import BackendChoice, StoredVariant, choose_backend, cpu_flags
 from imgclf.models.card import CARD_FILE, ModelCard, read_card, write_card
-from imgclf.models.classifier import Classifier, KerasClassifier, OpenVINOClassifier, SklearnClassifier
+from imgclf.models.classifier import Classifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
+from imgclf.models.kinds import model_kind
+from imgclf.models.openvino_backend import VARIANTS_DIR
+from imgclf.models.runtimes import inference_runtime
 from imgclf.runtime import configure_tensorflow
 
 if TYPE_CHECKING:
@@ -31,7 +34,6 @@ KERAS_FILE = "model.keras"
 ESTIMATOR_FILE = "model.joblib"
 EXTRACTOR_FILE = "extractor.keras"
 NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
-VARIANTS_DIR = "variants"  # compiled variants, one folder each: variants/openvino-int8/ ...
 
 
 def save_keras_artifact(folder: Path, model: keras.Model, card: ModelCard) -> None:
@@ -63,9 +65,9 @@ def save_network(model: keras.Model, path: Path) -> None:
 
 
 def network_file(card: ModelCard) -> str | None:
-    """The Keras network a model runs (and a variant compiles): the model itself for VGG16, the embedding
-    extractor for baselines on embeddings, None for baselines on pixels."""
-    return KIND_LOADERS[card.kind].network_file(card)
+    """The Keras network a model runs (and a variant compiles), as its kind says: the model itself for VGG16, the
+    embedding extractor for baselines on embeddings, None for baselines on pixels."""
+    return model_kind(card.kind).network_file(card)
 
 
 def stored_variants(folder: Path) -> dict[str, StoredVariant]:
@@ -92,36 +94,28 @@ def gpu_visible() -> bool:
 
 
 def inference_choice(folder: Path, card: ModelCard, backend: str, precision: str | None) -> BackendChoice:
-    has_network = network_file(card) is not None
+    kind = model_kind(card.kind)
+    has_network = kind.network_file(card) is not None
     if not has_network and backend != "openvino":
-        return BackendChoice("scikit-learn", "fp32", None, "pixel features: no network to compile")
+        return BackendChoice(kind.runtime, kind.precisions[0], None, "pixel features: no network to compile")
     variants = stored_variants(folder) if has_network else {}
-    return choose_backend(backend=backend, precision=precision, model_precision=card.precision or "fp32",
+    return choose_backend(backend=backend, precision=precision, model_precision=card.precision or kind.precisions[0],
                           variants=variants, flags=cpu_flags(), has_gpu=gpu_visible())
 
 
 def load_classifier(
     folder: str | Path, *, backend: str = "auto", precision: str | None = None, threads: int | None = None
 ) -> Classifier:
-    """Load a model folder to run on `backend` (auto, tensorflow, openvino) at `precision` (None: the model's
-    own, or under auto the fastest variant this CPU runs natively); `threads` sizes OpenVINO's pool."""
+    """Load a model folder to run on `backend` (auto, or a runtime of models/runtimes.py) at `precision` (None: the
+    model's own, or under auto the fastest variant this CPU runs natively); `threads` sizes the runtime's pools."""
     folder = Path(folder)
     card = read_card(folder)
     choice = inference_choice(folder, card, backend, precision)
     LOG.info("%s runs on %s", card.name, choice)
-    network = None
-    if choice.variant is not None:
-        from imgclf.models.openvino_backend import OpenVINONetwork
-
-        network = OpenVINONetwork(folder / VARIANTS_DIR / choice.variant, choice.precision, threads=threads)
-    elif network_file(card) is not None:
+    runtime = inference_runtime(choice.backend)
+    if runtime.needs_tensorflow:
         configure_tensorflow(threads)  # TensorFlow's thread pools sized before its first use
-    return assemble_classifier(folder, card, choice, network)
-
-
-def assemble_classifier(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> Classifier:
-    """The Classifier of a model folder, running the compiled `network` when given, else its Keras files."""
-    return KIND_LOADERS[card.kind].assemble(folder, card, choice, network)
+    return model_kind(card.kind).load(folder, card, choice, runtime.network(folder, choice, threads))
 
 
 def classifier_card(card: ModelCard, choice: BackendChoice) -> dict[str, Any]:
@@ -133,57 +127,6 @@ def classifier_arguments(card: ModelCard, choice: BackendChoice) -> dict[str, An
     """What every kind's Classifier is built with: labels, input size, the card, the calibration temperature."""
     return {"labels": card.labels, "input_size": card.input_size, "card": classifier_card(card, choice),
             "temperature": card.temperature or 1.0}
-
-
-def vgg16_classifier(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> Classifier:
-    common = classifier_arguments(card, choice)
-    if network is not None:
-        return OpenVINOClassifier(network, **common)
-    return KerasClassifier(load_keras_model(folder, card, choice.precision), **common)
-
-
-def baseline_classifier(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> Classifier:
-    common = classifier_arguments(card, choice)
-    estimator = joblib.load(folder / ESTIMATOR_FILE)
-    if card.features["kind"] == "pixels":
-        features = PixelFeatures(card.features["size"])
-    else:
-        features = EmbeddingFeatures(network or load_keras_file(folder / card.features["extractor"]))
-    return SklearnClassifier(estimator, features, **common)
-
-
-def baseline_network(card: ModelCard) -> str | None:
-    features = card.features or {}
-    return features.get("extractor") if features.get("kind") == "embeddings" else None
-
-
-@dataclasses.dataclass(frozen=True)
-class KindLoader:
-    """How a model kind's folder is loaded: the network it runs (None: no network) and its Classifier."""
-
-    network_file: Callable[[ModelCard], str | None]
-    assemble: Callable[..., Classifier]
-
-
-KIND_LOADERS: dict[str, KindLoader] = {
-    "vgg16": KindLoader(lambda card: KERAS_FILE, vgg16_classifier),
-    "knn": KindLoader(baseline_network, baseline_classifier),
-    "dt": KindLoader(baseline_network, baseline_classifier),
-}
-
-
-def load_keras_model(folder: Path, card: ModelCard, precision: str) -> keras.Model:
-    """The saved model as is for fp32; for bf16 the same architecture rebuilt under mixed_bfloat16."""
-    from imgclf.models.keras_api import precision_policy
-    from imgclf.models.vgg import VGGArchitecture, build_vgg16, copy_weights
-
-    saved = load_keras_file(folder / KERAS_FILE)
-    if precision == "fp32":
-        return saved
-    with precision_policy(precision):
-        rebuilt = build_vgg16(VGGArchitecture(**card.architecture), weights="none")
-    copy_weights(saved, rebuilt)
-    return rebuilt
 
 
 def load_keras_file(path: Path) -> keras.Model:

@@ -64,7 +64,7 @@ class StoredVariant:
 
 @dataclass(frozen=True)
 class BackendChoice:
-    backend: str  # tensorflow or openvino
+    backend: str  # the runtime's name (models/runtimes.py): tensorflow, openvino, scikit-learn, ...
     precision: str
     variant: str | None  # the stored variant's folder name under variants/, None for TensorFlow
     reason: str
@@ -88,10 +88,10 @@ def choose_backend(
     """The backend and precision to run with; `precision` None means the model's own (or, under auto, the
     fastest); `variants` are keyed by precision."""
     check_inference_choice(backend, precision)
-    if backend == "tensorflow":
-        return BackendChoice("tensorflow", precision or model_precision, None, "backend tensorflow was asked for")
     if backend == "openvino":
         return openvino_choice(precision, variants, flags, "backend openvino was asked for")
+    if backend != "auto":  # tensorflow, or a runtime a distribution added, running the model's own files
+        return BackendChoice(backend, precision or model_precision, None, f"backend {backend} was asked for")
     if has_gpu:
         if precision == "int8":
             raise ConfigError("a GPU is visible, so auto runs TensorFlow, which has no int8: "

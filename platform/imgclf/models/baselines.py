@@ -1,19 +1,28 @@
-"""KNN and decision-tree baselines as scikit-learn pipelines, and what the hyperparameter search varies in each."""
+"""The knn and dt model kinds: scikit-learn pipelines on pixels or VGG16 embeddings, saved with joblib, and what
+the hyperparameter search varies in each."""
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
+import joblib
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from imgclf.config import BaselineSettings
+from imgclf.config import BaselineSettings, TrainSettings
 from imgclf.errors import ConfigError
+from imgclf.models.artifact import ESTIMATOR_FILE, classifier_arguments, load_keras_file, save_estimator_artifact
+from imgclf.models.backends import BackendChoice
+from imgclf.models.card import ModelCard
+from imgclf.models.classifier import SklearnClassifier
+from imgclf.models.features import EmbeddingFeatures, PixelFeatures
+from imgclf.models.kinds import MODEL_KIND_TABLE, ModelKind
 
 
 def build_knn(settings: BaselineSettings, seed: int) -> Pipeline:
@@ -46,7 +55,7 @@ def tree_candidates(settings: BaselineSettings, max_neighbors: int | None) -> li
 
 
 @dataclass(frozen=True)
-class BaselineKind:
+class BaselineSearch:
     """How one baseline kind is built from settings, which settings its search tries (in grid order; KNN's k
     at most `max_neighbors`), and those settings in scikit-learn's names."""
 
@@ -55,8 +64,47 @@ class BaselineKind:
     params: Callable[[BaselineSettings], dict[str, Any]]
 
 
-BASELINE_KINDS: dict[str, BaselineKind] = {
-    "knn": BaselineKind(build_knn, knn_candidates, lambda c: {"n_neighbors": c.knn_neighbors}),
-    "dt": BaselineKind(build_decision_tree, tree_candidates,
-                       lambda c: {"max_depth": c.tree_max_depth, "criterion": c.tree_criterion}),
-}
+def save_baseline(folder: Path, classifier: SklearnClassifier, card: ModelCard) -> None:
+    save_estimator_artifact(folder, classifier.estimator, classifier.features, card)
+
+
+def load_baseline(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> SklearnClassifier:
+    """A knn or dt model folder's Classifier, its embedding extractor the compiled `network` when given."""
+    estimator = joblib.load(folder / ESTIMATOR_FILE)
+    if card.features["kind"] == "pixels":
+        features = PixelFeatures(card.features["size"])
+    else:
+        features = EmbeddingFeatures(network or load_keras_file(folder / card.features["extractor"]))
+    return SklearnClassifier(estimator, features, **classifier_arguments(card, choice))
+
+
+def baseline_network(card: ModelCard) -> str | None:
+    """The embedding extractor of a baseline on embeddings; None on pixels."""
+    features = card.features or {}
+    return features.get("extractor") if features.get("kind") == "embeddings" else None
+
+
+def on_embeddings(settings: TrainSettings) -> bool:
+    """Whether the run's baselines use VGG16 embeddings (and so build VGG16 with its base weights)."""
+    return "embeddings" in settings.baselines.feature_sets
+
+
+def baseline_kind(name: str, search: BaselineSearch) -> ModelKind:
+    """A scikit-learn baseline: trained by the baseline search, on every feature set of the run."""
+    return ModelKind(name=name, trainer="imgclf.training.baseline_trainer:train_baselines", save=save_baseline,
+                     load=load_baseline, network_file=baseline_network, runtime="scikit-learn",
+                     loads_base_weights=on_embeddings, baseline=search)
+
+
+KNN = baseline_kind("knn", BaselineSearch(build_knn, knn_candidates, lambda c: {"n_neighbors": c.knn_neighbors}))
+DECISION_TREE = baseline_kind("dt", BaselineSearch(
+    build_decision_tree, tree_candidates, lambda c: {"max_depth": c.tree_max_depth, "criterion": c.tree_criterion}))
+
+
+def search_of(kind: str) -> BaselineSearch:
+    """The search of baseline kind `kind`; ConfigError naming the baseline kinds."""
+    found = MODEL_KIND_TABLE.get(kind).baseline if kind in MODEL_KIND_TABLE.names() else None
+    if found is None:
+        baselines = [entry.name for entry in MODEL_KIND_TABLE.entries() if entry.baseline is not None]
+        raise ConfigError(f"kind must be one of {', '.join(baselines)}; got {kind!r}")
+    return found

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from imgclf.config import MODEL_KINDS
+from imgclf.config import MODEL_KINDS, refuse_unknown_keys
 from imgclf.errors import ArtifactError
 
 CARD_FILE = "model.json"
@@ -84,15 +84,12 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = CARD_FILE) -> ModelCard:
-        known = {item.name: item for item in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ArtifactError(f"{source}: unknown field {unknown[0]!r}; expected some of {', '.join(known)}")
-        missing = [name for name, item in known.items() if item.default is dataclasses.MISSING
-                   and item.default_factory is dataclasses.MISSING and name not in values]
-        if missing:
-            raise ArtifactError(f"{source}: missing field {missing[0]!r}")
         try:
+            refuse_unknown_keys(cls, values, noun="field", error=ArtifactError)
+            missing = [item.name for item in dataclasses.fields(cls) if item.default is dataclasses.MISSING
+                       and item.default_factory is dataclasses.MISSING and item.name not in values]
+            if missing:
+                raise ArtifactError(f"missing field {missing[0]!r}")
             return cls(**values)
         except ArtifactError as exc:
             raise ArtifactError(f"{source}: {exc}") from exc

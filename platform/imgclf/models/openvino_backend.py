@@ -10,13 +10,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from imgclf.models.runtimes import InferenceRuntime
 from imgclf.runtime import cpu_count
 
+if TYPE_CHECKING:
+    from imgclf.models.backends import BackendChoice
+
 IR_FILE = "model.xml"
+VARIANTS_DIR = "variants"  # a model folder's compiled variants, one folder each: variants/openvino-int8/ ...
 OV_PRECISION_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # int8 layers stay int8; the rest run f32
 
 
@@ -72,3 +77,11 @@ class OpenVINONetwork:
             results = self.request.infer({0: np.ascontiguousarray(batch, dtype=np.uint8)})
             values = [np.array(results[port], dtype=np.float32) for port in self.compiled.outputs]
         return values[0] if len(values) == 1 else values
+
+
+def variant_network(folder: Path, choice: BackendChoice, threads: int | None) -> OpenVINONetwork:
+    """The chosen compiled variant of a model folder."""
+    return OpenVINONetwork(Path(folder) / VARIANTS_DIR / choice.variant, choice.precision, threads=threads)
+
+
+OPENVINO = InferenceRuntime("openvino", needs_tensorflow=False, network=variant_network)

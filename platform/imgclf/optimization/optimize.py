@@ -22,10 +22,11 @@ from imgclf.data.scan import LabelledFile
 from imgclf.data.split import Manifest
 from imgclf.errors import ConfigError
 from imgclf.evaluation.evaluate import MANIFEST_FILE, evaluate_classifier, labelled_images, write_evaluation
-from imgclf.models.artifact import VARIANTS_DIR, assemble_classifier, load_classifier, network_file
+from imgclf.models.artifact import VARIANTS_DIR, load_classifier, network_file
 from imgclf.models.card import CARD_FILE, ModelCard, framework_versions, read_card, utc_now, write_json
 from imgclf.models.backends import BackendChoice, cpu_flags, shown_flags
 from imgclf.models.classifier import Classifier, KerasClassifier
+from imgclf.models.kinds import model_kind
 from imgclf.models.keras_api import keras
 from imgclf.models.openvino_backend import OpenVINONetwork, convert_network, quantize_int8, save_ir
 from imgclf.models.vgg import EMBEDDING_LAYER
@@ -94,7 +95,7 @@ def optimize_model(registry: Registry, reference: str, settings: OptimizeSetting
                 model = quantize_int8(converted, batches(calibration, CALIBRATION_BATCH))
             save_ir(model, staging)
             choice = BackendChoice("openvino", precision, variant, "being optimized")
-            classifier = assemble_classifier(folder, card, choice, OpenVINONetwork(staging, precision))
+            classifier = model_kind(card.kind).load(folder, card, choice, OpenVINONetwork(staging, precision))
             evaluation = evaluate_classifier(classifier, test.images, test_labels)
             predictions = np.asarray(evaluation["predictions"])
             speed = images_per_second({"variant": classifier.predict_batch, "fp32": fp32.predict_batch}, speed_batch)

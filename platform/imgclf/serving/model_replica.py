@@ -72,15 +72,15 @@ class LoadedModel:
 
 
 def load_models(config: ClassifierConfig) -> dict[str, LoadedModel]:
-    """Resolve and load the configured models, by name, in the configured order, a pattern's VGG16 models before
-    its others; the first is the default (slow: runs off the event loop)."""
+    """Resolve and load the configured models, by name, in the configured order, a pattern's models by their kind's
+    serve_rank (VGG16 first); the first is the default (slow: runs off the event loop)."""
     from imgclf.registry import Registry
 
     registry = Registry(config.registry)
     patterns = any(ref.endswith(MODEL_PATTERN_SUFFIX) for ref in config.references)
     loaded: dict[str, LoadedModel] = {}
     for group in expand_references(config.references, registry.list_models() if patterns else []):
-        for model in sorted((load_model(registry, config, reference) for reference in group), key=not_vgg16):
+        for model in sorted((load_model(registry, config, reference) for reference in group), key=serve_rank):
             if model.name in loaded:
                 raise ConfigError(f"Classifier user_config.model names {model.name} twice")
             loaded[model.name] = model
@@ -111,9 +111,11 @@ def warm_up(models: dict[str, LoadedModel]) -> None:
             model.classifier.predict_proba([blank] * count)
 
 
-def not_vgg16(model: LoadedModel) -> bool:
-    """Sort key: VGG16 models (by their card's kind) first."""
-    return model.classifier.card.get("kind") != "vgg16"
+def serve_rank(model: LoadedModel) -> int:
+    """Sort key: the rank its kind (by its card) has among a pattern's models, the strongest kind (VGG16) first."""
+    from imgclf.models.kinds import model_kind
+
+    return model_kind(model.classifier.card["kind"]).serve_rank
 
 
 @serve.deployment(name="Classifier", max_ongoing_requests=16)

@@ -14,12 +14,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from imgclf.config import BaselineSettings, check_choice, json_ready
+from imgclf.config import BaselineSettings, json_ready
 from imgclf.errors import ConfigError
-from imgclf.models.baselines import BASELINE_KINDS
+from imgclf.models.baselines import search_of
 from imgclf.training.baselines import cross_validate_baseline, fit_baseline, smallest_training_fold
 
-SEARCH_KINDS = tuple(BASELINE_KINDS)
 NO_RAY_MESSAGE = "parallel baseline search needs a running Ray (ray.init)"
 
 
@@ -33,7 +32,7 @@ class SearchJob:
     labels: np.ndarray
 
     def __post_init__(self) -> None:
-        check_choice("kind", self.kind, SEARCH_KINDS)
+        search_of(self.kind)  # ConfigError for a kind that is not a baseline
         if len(self.features) != len(self.labels):
             raise ConfigError(
                 f"search job {self.name!r} needs one label per feature row; "
@@ -72,14 +71,12 @@ class SearchOutcome:
 
 def candidates(kind: str, settings: BaselineSettings, max_neighbors: int | None = None) -> list[BaselineSettings]:
     """`settings` once per grid point, in grid order; k above `max_neighbors` is dropped (KNN needs k ≤ rows)."""
-    check_choice("kind", kind, SEARCH_KINDS)
-    return BASELINE_KINDS[kind].candidates(settings, max_neighbors)
+    return search_of(kind).candidates(settings, max_neighbors)
 
 
 def params_of(kind: str, candidate: BaselineSettings) -> dict[str, Any]:
     """The searched parameters of a candidate, in scikit-learn's names."""
-    check_choice("kind", kind, SEARCH_KINDS)
-    return BASELINE_KINDS[kind].params(candidate)
+    return search_of(kind).params(candidate)
 
 
 def evaluate_candidate(

@@ -10,7 +10,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_va
 
 from imgclf.config import BaselineSettings
 from imgclf.evaluation.calibration import fit_temperature
-from imgclf.models.baselines import BASELINE_KINDS
+from imgclf.models.baselines import search_of
 
 LOG = logging.getLogger("imgclf.training")
 
@@ -43,7 +43,7 @@ def cross_validate_baseline(
     if folds < 2:
         return {"folds": folds, "accuracy_mean": None, "accuracy_std": None, "f1_macro_mean": None, "f1_macro_std": None}
     scores = cross_validate(
-        BASELINE_KINDS[kind].build(settings, seed), features, labels, cv=fold_splitter(folds, seed),
+        search_of(kind).build(settings, seed), features, labels, cv=fold_splitter(folds, seed),
         scoring=("accuracy", "f1_macro"),
     )
     accuracy, f1 = scores["test_accuracy"], scores["test_f1_macro"]
@@ -62,7 +62,7 @@ def fit_baseline(
 ) -> tuple[Any, float]:
     """The estimator fitted on every row, and its calibration temperature fitted on out-of-fold probabilities
     (each row answered by a model that never saw it; 1.0 when there are too few rows for folds)."""
-    estimator = BASELINE_KINDS[kind].build(settings, seed)
+    estimator = search_of(kind).build(settings, seed)
     folds = fold_count(settings, labels)
     temperature = 1.0
     if folds >= 2:

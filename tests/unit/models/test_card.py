@@ -25,7 +25,7 @@ def test_model_json_is_exactly_the_cards_dict_and_reads_back_equal(tmp_path: Pat
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda values: values | {"colour": "red"}, "unknown field 'colour'"),
+    (lambda values: values | {"colour": "red"}, "unknown field colour; expected one of "),
     (lambda values: {k: v for k, v in values.items() if k != "kind"}, "missing field 'kind'"),
     (lambda values: values | {"kind": "svm"}, "model kind must be one of vgg16, knn, dt; got 'svm'"),
     (lambda values: values | {"labels": []}, "labels must be a non-empty list of strings"),
