@@ -11,8 +11,8 @@ Each command is a key of exactly one inventory:
   in-process (`run_cli`), a `make` target's command, `curl`'s request sent with httpx. Each node id must name a test
   function (or method) that exists in its file.
 - NOT_RUNNABLE: why the test suite cannot run it (it serves until Ctrl-C, needs Docker or a real bucket, ...).
-- NOT_RUN_YET: runnable here, but no test runs it yet; the value says what a test would check.
-A command the documentation shows but no inventory lists fails, and so does an inventory key it no longer shows.
+Every command a test can run is run by one. A command the documentation shows but no inventory lists fails, and so
+does an inventory key it no longer shows.
 
 README.md is not a page of the site, so its relative links (files and `#anchors`) are checked here; mkdocs checks
 the links between pages.
@@ -61,6 +61,8 @@ RUN_BY: dict[str, tuple[str, ...]] = {
         f"{TRAINING}test_transfer.py::test_pretrained_base_trains_head_then_block5_and_resumes_after_a_killed_worker"),
     "imgclf train --data data/digits --image-size 32 --epochs 15 --optimize int8": (
         f"{OPTIMIZE}test_train_optimize_stores_variants_with_their_guard_and_speed",),
+    "imgclf data digits data/digits": (
+        f"{CLI}test_first_run_output.py::test_data_digits_writes_every_digit_in_a_folder_per_class",),
     "imgclf train --help": (f"{CLI}test_cli_errors.py::test_help_of_every_command",),
     "imgclf models list": (f"{TRAINED_RUN}test_models_list_shows_the_five_models",),
     "imgclf predict digits-vgg16 some.png other.jpg --top-k 3": (
@@ -70,15 +72,21 @@ RUN_BY: dict[str, tuple[str, ...]] = {
     "imgclf optimize digits-vgg16 --precision int8": (
         f"{TWO_HOSTS}test_serve_replicas_on_both_nodes_run_a_variant_published_from_one_host_after_both_cached_"
         "the_model",),
+    "imgclf optimize digits-vgg16 --precision int8 --precision bf16": (
+        f"{OPTIMIZE}test_one_call_stores_a_variant_for_each_precision_asked_for",),
     "ray start --head --dashboard-host 127.0.0.1": (f"{CLI}test_ray_job.py::test_ray_job_submit_runs_jobs_train",),
     "ray job submit --address http://127.0.0.1:8265 --working-dir . -- python jobs/train.py --data /shared/digits "
     "--registry /shared/registry --storage-path /shared/ray_results": (
         f"{CLI}test_ray_job.py::test_ray_job_submit_runs_jobs_train",),
     "imgclf train --address http://127.0.0.1:8265 --data /shared/digits --registry /shared/registry": (
         f"{CLI}test_ray_job.py::test_imgclf_train_with_a_dashboard_address_submits_a_job",),
+    "imgclf train --data data/digits --address 127.0.0.1:GCS_PORT ...": (
+        f"{CLI}test_ray_job.py::test_imgclf_train_with_a_gcs_address_trains_on_that_head",),
     "imgclf classify photos/ --model digits-vgg16 --output predictions/": (
         f"{CLASSIFY}test_one_row_per_file_and_a_summary",
         f"{CLI}test_first_run_output.py::test_classify_ends_with_its_summary"),
+    "imgclf classify photos/ --model digits-vgg16 --output predictions/ --show 10": (
+        f"{CLASSIFY}test_show_prints_the_first_rows_of_the_output",),
     "imgclf classify photos/ --model digits-vgg16 --output predictions/ --resume": (
         f"{CLASSIFY}test_resume_after_a_killed_job_writes_each_file_once",),
     "imgclf classify photos/ --model digits-vgg16 --output out/ --address 127.0.0.1:GCS_PORT": (
@@ -93,6 +101,8 @@ RUN_BY: dict[str, tuple[str, ...]] = {
     "imgclf jobs logs --address http://HEAD:8265 JOB_ID [--follow]": (JOBS,),
     "imgclf serve --registry .demo/registry --model 'digits-*'": (SERVE_COMMAND,),
     "serve deploy serve_config.yaml --address http://HEAD:8265": (SERVE_COMMAND,),
+    "imgclf serve --address http://127.0.0.1:8265": (SERVE_COMMAND,),
+    "imgclf serve --address http://HEAD:8265 --model digits-vgg16:3": (SERVE_COMMAND,),
     "curl -F file=@.demo/digits/7/digit_0007.png 'http://127.0.0.1:8000/v1/classify?top_k=3'": (HTTP_CLASSIFY,),
     "curl --data-binary @photo.jpg -H 'content-type: image/jpeg' http://127.0.0.1:8000/v1/classify": (HTTP_CLASSIFY,),
     "promtool check rules platform/imgclf/observability/rules.yml": (
@@ -151,17 +161,6 @@ NOT_RUNNABLE: dict[str, str] = {
     ".venv/bin/mkdocs serve": "serves the pages until Ctrl-C; test_the_documentation_builds_strict builds them",
 }
 
-NOT_RUN_YET: dict[str, str] = {
-    "imgclf data digits data/digits": "writes the 1,797 digit PNGs, ten class folders",
-    "imgclf optimize digits-vgg16 --precision int8 --precision bf16": "both variants stored by one call",
-    "imgclf classify photos/ --model digits-vgg16 --output predictions/ --show 10": "the first rows printed",
-    "imgclf train --data data/digits --address 127.0.0.1:GCS_PORT ...": "training on a running head by its GCS "
-                                                                       "address",
-    "imgclf serve --registry .demo/registry --model digits-vgg16": "one model served by the command",
-    "imgclf serve --address http://127.0.0.1:8265": "serve_config.yaml deployed onto a running head",
-    "imgclf serve --address http://HEAD:8265 --model digits-vgg16:3": "a running head, with a version override",
-}
-
 
 def without_comment(line: str) -> str:
     """`line` up to a `#` that starts a shell comment (after a blank, outside quotes)."""
@@ -218,7 +217,7 @@ def test_fenced_blocks_yield_their_commands() -> None:
 
 
 def test_every_documented_command_is_in_exactly_one_inventory() -> None:
-    inventories = (RUN_BY, NOT_RUNNABLE, NOT_RUN_YET)
+    inventories = (RUN_BY, NOT_RUNNABLE)
     unlisted = {command: files for command, files in documented_commands().items()
                 if sum(command in inventory for inventory in inventories) != 1}
     assert not unlisted, f"documented commands in no inventory, or in several (command: files): {unlisted}"
@@ -226,7 +225,7 @@ def test_every_documented_command_is_in_exactly_one_inventory() -> None:
 
 def test_every_inventory_command_is_still_documented() -> None:
     shown = documented_commands()
-    stale = [command for inventory in (RUN_BY, NOT_RUNNABLE, NOT_RUN_YET) for command in inventory
+    stale = [command for inventory in (RUN_BY, NOT_RUNNABLE) for command in inventory
              if command not in shown]
     assert not stale, f"inventory entries the documentation no longer shows: {stale}"
 

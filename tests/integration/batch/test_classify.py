@@ -24,6 +24,7 @@ from utils.images import make_image_bytes, truncated, with_declared_png_size
 
 pytestmark = pytest.mark.slow
 FIRST_FILE_TIMEOUT_S = 420  # start, model load and the first Parquet file, on 2 shared cores
+SHOWN_ROWS = 10  # `--show`: the output's first rows printed after the job
 # Bad files → the error class their row must name.
 BAD_FILES = {
     "bad/empty.png": "EmptyImageError",
@@ -78,7 +79,7 @@ def complete_rows(output: Path) -> int:
 @pytest.fixture(scope="module")
 def classified(trained_run: TrainedRun, input_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     output = tmp_path_factory.mktemp("batch-output") / "parquet"
-    return classify(trained_run, input_dir, output), output
+    return classify(trained_run, input_dir, output, "--show", SHOWN_ROWS), output
 
 
 def test_one_row_per_file_and_a_summary(classified, input_dir: Path) -> None:
@@ -88,6 +89,20 @@ def test_one_row_per_file_and_a_summary(classified, input_dir: Path) -> None:
     assert sorted(row["path"] for row in rows) == sorted(all_files(input_dir))
     good = len(all_files(input_dir)) - len(BAD_FILES)
     assert f"classified {len(rows)} files: {good} ok, {len(BAD_FILES)} failed" in result.stdout
+
+
+def test_show_prints_the_first_rows_of_the_output(classified) -> None:
+    """Below a header, one line per row, in the order the Parquet files hold them: the path (its end, when long),
+    the label and the score, `-` for an error row's."""
+    result, output = classified
+    lines = result.stdout.splitlines()
+    header = next(index for index, line in enumerate(lines) if line.split() == ["path", "label", "score", "error"])
+    printed = [line.split() for line in lines[header + 1:header + 2 + SHOWN_ROWS]]
+    rows = read_rows(output)[:SHOWN_ROWS + 1]
+    for (path, label, score, *_), row in zip(printed[:SHOWN_ROWS], rows[:SHOWN_ROWS], strict=True):
+        assert row["path"].endswith(path) and label == (row["label"] or "-"), (path, label, row)
+        assert (score == "-") if row["score"] is None else (float(score) == pytest.approx(row["score"], abs=1e-4))
+    assert not rows[SHOWN_ROWS]["path"].endswith(printed[SHOWN_ROWS][0]), "a row more than --show asked for"
 
 
 def test_bad_files_are_error_rows_naming_the_cause(classified, input_dir: Path) -> None:

@@ -1,6 +1,7 @@
 """What a newcomer reads: `imgclf train` and `imgclf classify` run as commands, each starting its own Ray, print
 their story (epochs, the comparison table, the batch summary) and nothing else: every line has one of the shapes
-below, so none of TensorFlow's or Ray's internal noise, nor a traceback, gets through."""
+below, so none of TensorFlow's or Ray's internal noise, nor a traceback, gets through. The step before them,
+`imgclf data digits`, writes the dataset and says so in one line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from utils.datasets import write_digits_subset
 from utils.digits_run import DIGIT_CLASSES
@@ -18,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 COMMAND_TIMEOUT_S = 900
 DIGITS_PER_CLASS = 8  # what is printed, not what is learned: the fewest images that still give every split
+ALL_DIGITS = 1797  # scikit-learn's digits, all of which `imgclf data digits` writes
 COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours the prefix of its workers' lines, even into a pipe
 TIMESTAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
 RAY_WORKER = r"\(.+? pid=\d+(?:, ip=[\d.]+)?\) "  # Ray's prefix of a line its worker printed: (RayTrainWorker pid=7)
@@ -94,3 +97,16 @@ def test_train_tells_one_line_per_epoch_and_ends_with_the_comparison_table(outpu
 def test_classify_ends_with_its_summary(outputs: dict[str, str]) -> None:
     files = len(DIGIT_CLASSES) * DIGITS_PER_CLASS
     assert re.search(rf"classified {files} files: {files} ok, 0 failed", outputs["classify"]), outputs["classify"]
+
+
+def test_data_digits_writes_every_digit_in_a_folder_per_class(tmp_path: Path) -> None:
+    output = imgclf("data", "digits", "data/digits", cwd=tmp_path)
+
+    assert output.splitlines() == [f"wrote {ALL_DIGITS} digit images to data/digits"]
+    root = tmp_path / "data" / "digits"
+    assert sorted(path.name for path in root.iterdir()) == DIGIT_CLASSES
+    files = [path for path in root.rglob("*") if path.is_file()]
+    assert len(files) == ALL_DIGITS
+    assert all(path.suffix == ".png" and path.parent.parent == root for path in files)
+    with Image.open(files[0]) as image:
+        assert (image.format, image.mode, image.size) == ("PNG", "RGB", (32, 32))  # the default --size

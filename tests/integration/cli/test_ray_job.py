@@ -1,10 +1,12 @@
-"""Training as a Ray job on a real head node through the Jobs API: `ray job submit`, `imgclf train --address http://`."""
+"""Training on a real head node: as a Ray job through the Jobs API (`ray job submit`, `imgclf train --address
+http://`), and by the head's GCS address (`imgclf train --address HOST:PORT`)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
@@ -84,6 +86,33 @@ def test_imgclf_train_with_a_dashboard_address_submits_a_job(head: HeadNode, tin
     job = JobSubmissionClient(head.dashboard_url).get_job_info(job_id)
     assert job.status == JobStatus.SUCCEEDED
     assert job.entrypoint.startswith("python jobs/train.py --data ") and "--address" not in job.entrypoint
+
+
+@pytest.mark.slow
+def test_imgclf_train_with_a_gcs_address_trains_on_that_head(head: HeadNode, tiny_digits: Path, tmp_path: Path) -> None:
+    """The command is a driver of that head (a job of type DRIVER there) and starts no Ray of its own. A KNN alone,
+    for time: the test above trains VGG16 on this head."""
+    command = [str(VENV_BIN / "imgclf"), "train", "--address", head.address,
+               *train_options(tiny_digits, tmp_path, "attached", models="knn")]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=venv_env(), timeout=JOB_TIMEOUT_S)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    assert done.stdout.count("| attached-knn-pixels |") == 1, done.stdout
+    assert "Started a local Ray instance" not in done.stdout + done.stderr
+    assert driver_statuses(head, "--name attached ") == [JobStatus.SUCCEEDED]
+    assert Registry(tmp_path / "registry").list_versions("attached-knn-pixels") == ["1"]
+
+
+def driver_statuses(head: HeadNode, marker: str, timeout_s: float = 30) -> list[JobStatus]:
+    """The statuses of the head's driver jobs whose command line holds `marker`, once none of them runs any more (the
+    head learns of a driver's exit a moment after it), or as they are after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        statuses = [job.status for job in JobSubmissionClient(head.dashboard_url).list_jobs()
+                    if job.type == "DRIVER" and marker in job.entrypoint]
+        if JobStatus.RUNNING not in statuses or time.monotonic() > deadline:
+            return statuses
+        time.sleep(0.5)
 
 
 def one_error_line(stderr: str) -> str:

@@ -105,6 +105,25 @@ def test_an_impossible_guard_refuses_the_variant_and_keeps_nothing(optimized, mo
     assert sorted(p.name for p in (model_folder / VARIANTS_DIR).iterdir()) == before  # no bf16, no staging left
 
 
+def test_one_call_stores_a_variant_for_each_precision_asked_for(trained_run: TrainedRun, tmp_path: Path) -> None:
+    """`imgclf optimize --precision int8 --precision bf16` on a copy of the session's digits VGG16 (the guard opened
+    wide: that model learned for one epoch only, and what is checked here is what one call stores)."""
+    registry = tmp_path / "registry"
+    shutil.copytree(trained_run.registry / VGG_MODEL, registry / VGG_MODEL)
+    result = run_cli(["optimize", VGG_MODEL, "--precision", "int8", "--precision", "bf16", "--registry", registry,
+                      "--calibration-images", "64", "--max-accuracy-drop", "100"])
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(f"{VGG_MODEL}:")]  # not NNCF's progress
+    assert [line.split(": test accuracy ")[0] for line in lines] == [f"{VGG_MODEL}:1 openvino-{precision}"
+                                                                     for precision in ("int8", "bf16")]
+    assert all(line.endswith(": kept") for line in lines), lines
+    folder = Registry(registry).local_path(VGG_MODEL)
+    assert sorted(stored_variants(folder)) == ["bf16", "int8"]
+    for precision in ("int8", "bf16"):
+        stored = {path.name for path in (folder / VARIANTS_DIR / f"openvino-{precision}").iterdir()}
+        assert {"model.xml", "model.bin", "model.json", "metrics.json"} <= stored, stored
+
+
 def test_optimize_names_a_missing_model(optimized) -> None:
     result = run_cli(["optimize", "no-such-model", "--registry", optimized[0]])
     assert result.exit_code == 2 and "no model 'no-such-model'" in result.stderr
