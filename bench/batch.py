@@ -28,22 +28,29 @@ sampled in a background thread during a batch job on min(N, MEMORY_IMAGES) image
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-import textwrap
-import threading
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import psutil
-import pyarrow.parquet as pq
-
 from bench.artifacts import BACKEND, WEIGHTS_NOTE, BenchModel, bench_model
+from bench.batch_ratios import (
+    MEMORY_FACTOR,
+    TARGET_BATCH_OVER_BARE,
+    TARGET_BATCH_OVER_NAIVE,
+    TARGET_MAX_FIXED_S,
+    TARGET_MAX_PEAK_RSS_RATIO,
+    fixed_start_up_s,
+    meets_targets,
+    peak_rss_ratio,
+    speed_ratios,
+    steady_images_per_s,
+    steady_state_consistent,
+)
 from bench.cluster import section_cluster
-from bench.data import BenchInputs, photo_folder
+from bench.data import BenchInputs, fresh_folder, image_paths, photo_folder
+from bench.naive_script import naive_script_seconds
+from bench.rss import MIB, SAMPLE_INTERVAL_S, PeakTreeRss
 from imgclf.batch.job import BatchSummary, actor_placement, run_batch
 from imgclf.batch.settings import BatchSettings
 from imgclf.data.decode import decode_file
@@ -57,59 +64,8 @@ IMAGE_SIZE = 224
 BARE_IMAGES = 128
 MEMORY_IMAGES = 160
 MEMORY_IMAGE_SIZE = 64
-MEMORY_FACTOR = 10
 BATCH_SIZE = 32
 TOP_K = 3
-SAMPLE_INTERVAL_S = 0.2
-MIB = 1 << 20
-TARGET_BATCH_OVER_BARE = 0.9
-TARGET_MAX_FIXED_S = 15.0
-TARGET_BATCH_OVER_NAIVE = 1.0
-TARGET_MAX_PEAK_RSS_RATIO = 1.25
-NAIVE_SCRIPT = """\
-    \"\"\"The plain single-process way: load the model, PIL decode + resize, predict in batches, write Parquet.\"\"\"
-    import sys
-    from pathlib import Path
-
-    import numpy as np
-    import pandas as pd
-    from PIL import Image
-
-    from imgclf.runtime import configure_tensorflow
-
-    configure_tensorflow()
-    from imgclf.models.artifact import load_classifier
-    from imgclf.models.prediction import Prediction
-
-    model_folder, input_folder, output, batch_size, k = sys.argv[1:6]
-    batch_size, k = int(batch_size), int(k)
-    classifier = load_classifier(model_folder)  # backend auto, as the batch job runs it
-    size, labels = classifier.input_size, classifier.labels
-    paths = sorted(Path(input_folder).glob("*.jpg"))
-    rows = []
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        batch = np.stack([np.asarray(Image.open(path).convert("RGB").resize((size, size)), dtype=np.uint8)
-                          for path in chunk])
-        for path, probabilities in zip(chunk, classifier.predict_batch(batch)):
-            prediction = Prediction.from_probabilities(probabilities, labels, k, model_name="", model_version="")
-            rows.append({"path": str(path), "label": prediction.label, "label_index": prediction.label_index,
-                         "score": prediction.score, "top_k": prediction.top_k_rows()})
-    pd.DataFrame(rows).to_parquet(output)
-"""
-
-
-def fresh_folder(folder: Path) -> Path:
-    """`folder`, emptied: every timed run writes into a folder of its own."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def image_paths(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.jpg"))
-
-
 def bare_model_images_per_s(model: BenchModel, folder: Path) -> float:
     """Warm `predict_batch` throughput on the folder's first BARE_IMAGES images, decoded and resized beforehand
     (the model's per-image time does not depend on how many images follow)."""
@@ -136,60 +92,6 @@ def timed_batch_job(model: BenchModel, folder: Path, output: Path) -> tuple[floa
     started = time.perf_counter()
     summary = run_batch(settings)
     return time.perf_counter() - started, summary
-
-
-def naive_script_seconds(model: BenchModel, folder: Path, output: Path, script: Path) -> float:
-    """The naive script run as its own process, timed from launch to exit; checks it wrote a row per photo."""
-    script.write_text(textwrap.dedent(NAIVE_SCRIPT))
-    fresh_folder(output).mkdir()
-    predictions = output / "predictions.parquet"
-    command = [sys.executable, str(script), str(model.folder), str(folder), str(predictions), str(BATCH_SIZE),
-               str(TOP_K)]
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"the naive script failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    rows = pq.read_metadata(predictions).num_rows
-    if rows != len(image_paths(folder)):
-        raise RuntimeError(f"the naive script wrote {rows} rows for {len(image_paths(folder))} photos")
-    return seconds
-
-
-def tree_rss() -> int:
-    """Summed RSS in bytes of this process and all its descendants (processes that end meanwhile skipped)."""
-    me = psutil.Process()
-    total = me.memory_info().rss
-    for child in me.children(recursive=True):
-        try:
-            total += child.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total
-
-
-class PeakTreeRss:
-    """Context manager sampling `tree_rss` every SAMPLE_INTERVAL_S in a background thread; keeps the peak."""
-
-    def __init__(self) -> None:
-        self.before = self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="bench-peak-rss", daemon=True)
-
-    def __enter__(self) -> PeakTreeRss:
-        self.before = self.peak = tree_rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, tree_rss())
-
-    def _sample(self) -> None:
-        while not self._stop.wait(SAMPLE_INTERVAL_S):
-            self.peak = max(self.peak, tree_rss())
 
 
 def memory_run(model: BenchModel, folder: Path, output: Path) -> dict[str, float]:
@@ -224,11 +126,6 @@ def peak_memory(work: Path, photos: Path, images: int) -> dict[str, Any]:
     }
 
 
-def peak_rss_ratio(runs: dict[str, dict[str, float]]) -> float:
-    """The MEMORY_FACTOR× run's peak tree RSS ÷ the 1× run's."""
-    return runs[f"{MEMORY_FACTOR}x"]["peak_rss_mib"] / runs["1x"]["peak_rss_mib"]
-
-
 def throughput(work: Path, photos: Path, images: int) -> dict[str, Any]:
     """Bare model, batch job (cold on N photos; warm on a batch of them and on N) and naive script images/s at
     IMAGE_SIZE px."""
@@ -238,7 +135,8 @@ def throughput(work: Path, photos: Path, images: int) -> dict[str, Any]:
     small_folder = photo_folder(work / f"photos-{small}x1", photos, small)
     bare = bare_model_images_per_s(model, folder)
     batch_s, summary = timed_batch_job(model, folder, work / "out" / "batch")
-    naive_s = naive_script_seconds(model, folder, work / "out" / "naive", work / "naive_classify.py")
+    naive_s = naive_script_seconds(model, folder, work / "out" / "naive", work / "naive_classify.py",
+                                   batch_size=BATCH_SIZE, top_k=TOP_K)
     small_s, small_summary = timed_batch_job(model, small_folder, work / "out" / "batch-warm-small")
     warm_s, warm_summary = timed_batch_job(model, folder, work / "out" / "batch-warm")
     steady = steady_images_per_s(images, small, small_s, warm_s)
@@ -266,34 +164,6 @@ def throughput(work: Path, photos: Path, images: int) -> dict[str, Any]:
         "actors": {"count": resources.count, "cpus_each": resources.cpus},
         **speed_ratios(images, bare, batch_s, naive_s, steady),
         "steady_state_consistent": steady_state_consistent(steady, images, batch_s, small, small_s),
-    }
-
-
-def steady_images_per_s(images: int, small: int, small_s: float, warm_s: float) -> float | None:
-    """(N − small) ÷ the time difference of the two warm jobs: the per-image rate without the fixed start-up
-    (None when the jobs differ in no images or the larger one was not the slower)."""
-    return (images - small) / (warm_s - small_s) if images > small and warm_s > small_s else None
-
-
-def fixed_start_up_s(job_s: float, images: int, steady: float | None) -> float | None:
-    """A job's time less its images at the steady rate."""
-    return job_s - images / steady if steady else None
-
-
-def steady_state_consistent(steady: float | None, images: int, batch_s: float, small: int, small_s: float) -> bool:
-    """Whether neither job's fixed start-up comes out negative. A negative one means the machine's other load
-    drifted between the two warm jobs: the steady state is then not trustworthy (likely with few images: the
-    difference is then small)."""
-    return bool(steady) and batch_s >= images / steady and small_s >= small / steady
-
-
-def speed_ratios(images: int, bare: float, batch_s: float, naive_s: float,
-                 steady: float | None) -> dict[str, float | None]:
-    """The batch job end to end ÷ the bare model and ÷ the naive script, and its steady state ÷ the bare model."""
-    return {
-        "batch_over_bare": images / batch_s / bare,
-        "batch_over_naive": naive_s / batch_s,
-        "steady_state_over_bare": steady / bare if steady else None,
     }
 
 
@@ -347,16 +217,6 @@ def run(bench_dir: Path, *, inputs: BenchInputs, images: int = IMAGES, **_: Any)
         },
         "meets": meets,
         "meets_targets": all(meets.values()),
-    }
-
-
-def meets_targets(speed: dict[str, Any], memory: dict[str, Any]) -> dict[str, bool]:
-    """Each target met or not; a cold fixed start-up that could not be taken misses its target."""
-    return {
-        "batch_over_bare": speed["batch_over_bare"] >= TARGET_BATCH_OVER_BARE,
-        "batch_over_naive": speed["batch_over_naive"] >= TARGET_BATCH_OVER_NAIVE,
-        "fixed_start_up_s": (speed["seconds"]["batch_job_fixed_cold"] or float("inf")) <= TARGET_MAX_FIXED_S,
-        "peak_rss_10x_over_1x": memory["peak_rss_10x_over_1x"] <= TARGET_MAX_PEAK_RSS_RATIO,
     }
 
 

@@ -46,3 +46,14 @@ def photo_folder(folder: Path, dataset: Path, images: int, copies: int = 1) -> P
         for index, source in enumerate(source_photos(dataset, images)):
             shutil.copyfile(source, folder / f"{copy:02d}-{index:05d}-{source.parent.name}-{source.stem}.jpg")
     return folder
+
+
+def fresh_folder(folder: Path) -> Path:
+    """`folder`, emptied: every timed run writes into a folder of its own."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def image_paths(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.jpg"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from bench.batch import (
+from bench.batch_ratios import (
     MEMORY_FACTOR,
     TARGET_BATCH_OVER_BARE,
     TARGET_BATCH_OVER_NAIVE,
