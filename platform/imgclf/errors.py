@@ -9,6 +9,7 @@
     │   ├── CorruptImageError      a known format, but truncated or damaged
     │   ├── ImageTooLargeError     more pixels (or bytes) than the configured limit
     │   └── InputNotAllowedError   a batch input file that resolves outside the allowed roots
+    ├── ExplanationError       no explanation for that: an unknown class name, or a kind without one
     ├── WeightsError           pretrained weights are unavailable or do not fit the model
     └── RegistryError          a model registry cannot be read or written
         └── ModelNotFoundError     no such model, version or alias
@@ -56,6 +57,10 @@ class ImageTooLargeError(ImageDecodeError):
 
 class InputNotAllowedError(ImageDecodeError):
     """A batch input file that resolves outside the allowed roots (a symlink pointing out of them)."""
+
+
+class ExplanationError(ImgclfError, ValueError):
+    """An explanation cannot be given: a class the model does not know, or a model kind that explains nothing."""
 
 
 class WeightsError(ImgclfError):

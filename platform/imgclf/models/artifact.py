@@ -123,10 +123,11 @@ def classifier_card(card: ModelCard, choice: BackendChoice) -> dict[str, Any]:
     return card.to_dict() | {"inference": choice.describe()}
 
 
-def classifier_arguments(card: ModelCard, choice: BackendChoice) -> dict[str, Any]:
-    """What every kind's Classifier is built with: labels, input size, the card, the calibration temperature."""
+def classifier_arguments(card: ModelCard, choice: BackendChoice, folder: Path | None = None) -> dict[str, Any]:
+    """What every kind's Classifier is built with: labels, input size, the card, the calibration temperature and
+    the folder it was loaded from."""
     return {"labels": card.labels, "input_size": card.input_size, "card": classifier_card(card, choice),
-            "temperature": card.temperature or 1.0}
+            "temperature": card.temperature or 1.0, "folder": folder}
 
 
 def load_keras_file(path: Path) -> keras.Model:

@@ -17,6 +17,9 @@ from sklearn.tree import DecisionTreeClassifier
 
 from imgclf.config import BaselineSettings, TrainSettings
 from imgclf.errors import ConfigError
+from imgclf.explanations.decision_path import DECISION_PATH_EXPLAINER
+from imgclf.explanations.explanation import Explainer
+from imgclf.explanations.neighbours import NEIGHBOURS_EXPLAINER, NeighbourGallery
 from imgclf.models.artifact import ESTIMATOR_FILE, classifier_arguments, load_keras_file, save_estimator_artifact
 from imgclf.models.backends import BackendChoice
 from imgclf.models.card import ModelCard
@@ -66,6 +69,8 @@ class BaselineSearch:
 
 def save_baseline(folder: Path, classifier: SklearnClassifier, card: ModelCard) -> None:
     save_estimator_artifact(folder, classifier.estimator, classifier.features, card)
+    if classifier.gallery is not None:
+        classifier.gallery.save(folder)
 
 
 def load_baseline(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> SklearnClassifier:
@@ -75,7 +80,8 @@ def load_baseline(folder: Path, card: ModelCard, choice: BackendChoice, network=
         features = PixelFeatures(card.features["size"])
     else:
         features = EmbeddingFeatures(network or load_keras_file(folder / card.features["extractor"]))
-    return SklearnClassifier(estimator, features, **classifier_arguments(card, choice))
+    return SklearnClassifier(estimator, features, gallery=NeighbourGallery.load(folder),
+                             **classifier_arguments(card, choice, folder))
 
 
 def baseline_network(card: ModelCard) -> str | None:
@@ -89,16 +95,18 @@ def on_embeddings(settings: TrainSettings) -> bool:
     return "embeddings" in settings.baselines.feature_sets
 
 
-def baseline_kind(name: str, search: BaselineSearch) -> ModelKind:
+def baseline_kind(name: str, search: BaselineSearch, explainer: Explainer) -> ModelKind:
     """A scikit-learn baseline: trained by the baseline search, on every feature set of the run."""
     return ModelKind(name=name, trainer="imgclf.training.baseline_trainer:train_baselines", save=save_baseline,
                      load=load_baseline, network_file=baseline_network, runtime="scikit-learn",
-                     loads_base_weights=on_embeddings, baseline=search)
+                     loads_base_weights=on_embeddings, baseline=search, explainer=explainer)
 
 
-KNN = baseline_kind("knn", BaselineSearch(build_knn, knn_candidates, lambda c: {"n_neighbors": c.knn_neighbors}))
+KNN = baseline_kind("knn", BaselineSearch(build_knn, knn_candidates, lambda c: {"n_neighbors": c.knn_neighbors}),
+                    NEIGHBOURS_EXPLAINER)
 DECISION_TREE = baseline_kind("dt", BaselineSearch(
-    build_decision_tree, tree_candidates, lambda c: {"max_depth": c.tree_max_depth, "criterion": c.tree_criterion}))
+    build_decision_tree, tree_candidates, lambda c: {"max_depth": c.tree_max_depth, "criterion": c.tree_criterion}),
+    DECISION_PATH_EXPLAINER)
 
 
 def search_of(kind: str) -> BaselineSearch:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -11,19 +12,25 @@ from imgclf.data.transforms import stack_images
 from imgclf.models.calibration import apply_temperature
 from imgclf.models.features import FeatureExtractor, predict_in_chunks
 
+if TYPE_CHECKING:
+    from imgclf.explanations.neighbours import NeighbourGallery
+
 
 class Classifier(ABC):
     """Every path (CLI, batch, serving) predicts through this, so the same image gets the same answer.
 
     The answers are the model's probabilities scaled by its calibration `temperature` (1.0: as the model gives
-    them); `uncalibrated_probabilities` is the model's own output.
+    them); `uncalibrated_probabilities` is the model's own output. `folder`: the model folder it was loaded from
+    (None: trained in this process).
     """
 
-    def __init__(self, *, labels: Sequence[str], input_size: int, card: dict[str, Any], temperature: float = 1.0) -> None:
+    def __init__(self, *, labels: Sequence[str], input_size: int, card: dict[str, Any], temperature: float = 1.0,
+                 folder: Path | None = None) -> None:
         self.labels = tuple(labels)
         self.input_size = input_size
         self.card = card
         self.temperature = temperature
+        self.folder = folder
 
     def predict_proba(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Decoded images of any size → (N, classes) probabilities."""
@@ -80,10 +87,14 @@ class OpenVINOClassifier(Classifier):
 
 
 class SklearnClassifier(Classifier):
-    def __init__(self, estimator, features: FeatureExtractor, **kwargs: Any) -> None:
+    """A scikit-learn pipeline on features of the image; `gallery`: its training images, for a KNN's neighbours."""
+
+    def __init__(self, estimator, features: FeatureExtractor, *, gallery: NeighbourGallery | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.estimator = estimator
         self.features = features
+        self.gallery = gallery
 
     def embed_and_uncalibrated(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         features = np.asarray(self.features.transform(batch), dtype=np.float32)

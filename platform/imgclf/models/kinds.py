@@ -19,6 +19,7 @@ from imgclf.models.plugins import PluginTable
 
 if TYPE_CHECKING:
     from imgclf.config import TrainSettings
+    from imgclf.explanations.explanation import Explainer
     from imgclf.models.backends import BackendChoice
     from imgclf.models.baselines import BaselineSearch
     from imgclf.models.card import ModelCard
@@ -40,6 +41,7 @@ class ModelKind:
     `(TrainingJob, kinds) -> list[TrainedModel]` (imgclf.training.job) that trains the run's models of every
     requested kind naming the same trainer, together. `save` writes a trained model's files and card into a
     folder; `load` reads them back, running the `network` a runtime compiled when given one (imgclf.models.runtimes).
+    `explainer` says why a model answered (imgclf.explanations.explanation.Explainer).
     """
 
     name: str
@@ -52,6 +54,7 @@ class ModelKind:
     serve_rank: int = 1  # a pattern's served models are ordered by it, lowest first (the first is the default)
     loads_base_weights: Callable[[TrainSettings], bool] = never  # training reads VGG16 base weights
     baseline: BaselineSearch | None = None  # a scikit-learn baseline: its estimator and hyperparameter search
+    explainer: Explainer | None = None  # why a model of the kind answered (imgclf.explanations); None: no reason given
 
 
 def model_kind(name: str) -> ModelKind:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imgclf.config import PRECISIONS, TrainSettings
+from imgclf.explanations.gradcam import GRAD_CAM_EXPLAINER
 from imgclf.models.artifact import KERAS_FILE, classifier_arguments, load_keras_file, save_keras_artifact
 from imgclf.models.backends import BackendChoice
 from imgclf.models.card import ModelCard
@@ -24,7 +25,7 @@ def save_vgg16(folder: Path, classifier: KerasClassifier, card: ModelCard) -> No
 
 def load_vgg16(folder: Path, card: ModelCard, choice: BackendChoice, network=None) -> Classifier:
     """The compiled `network` when given, else the saved Keras model at the chosen precision."""
-    common = classifier_arguments(card, choice)
+    common = classifier_arguments(card, choice, folder)
     if network is not None:
         return OpenVINOClassifier(network, **common)
     return KerasClassifier(load_keras_model(folder, card, choice.precision), **common)
@@ -59,4 +60,5 @@ VGG16 = ModelKind(
     precisions=PRECISIONS,
     serve_rank=0,  # the strongest kind: a pattern's default
     loads_base_weights=always,
+    explainer=GRAD_CAM_EXPLAINER,
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from imgclf.explanations.neighbours import NeighbourGallery
 from imgclf.models.classifier import SklearnClassifier
 from imgclf.models.features import EmbeddingFeatures, PixelFeatures
 from imgclf.training.baseline_search import SearchJob, search
@@ -34,6 +35,13 @@ def features_of(features: PixelFeatures | EmbeddingFeatures, job: TrainingJob) -
     return features.transform(data.images)
 
 
+def neighbour_gallery(job: TrainingJob, fit_index: np.ndarray) -> NeighbourGallery:
+    """The rows a KNN is fitted on, in fit order, for its explanations: paths, labels and thumbnails."""
+    rows = job.data.manifest.rows
+    return NeighbourGallery.of(job.data.images[fit_index], [rows[i].path for i in fit_index],
+                               job.data.labels[fit_index])
+
+
 def train_baselines(job: TrainingJob, kinds: tuple[str, ...]) -> list[TrainedModel]:
     """Every baseline of `kinds` × feature set: hyperparameter search with cross-validation as parallel Ray tasks
     on train+val, the best setting refitted there."""
@@ -53,7 +61,8 @@ def train_baselines(job: TrainingJob, kinds: tuple[str, ...]) -> list[TrainedMod
         card = job.card(job.model_name(search_job.name), search_job.kind).replace(
             estimator=repr(outcome.estimator), best_params=outcome.best_params, temperature=outcome.temperature,
             features=features.to_dict())
-        classifier = SklearnClassifier(outcome.estimator, features, labels=data.classes,
+        gallery = neighbour_gallery(job, fit_index) if search_job.kind == "knn" else None
+        classifier = SklearnClassifier(outcome.estimator, features, gallery=gallery, labels=data.classes,
                                        input_size=settings.vgg.image_size, card=card.to_dict(),
                                        temperature=outcome.temperature)
         trained.append(TrainedModel(card, classifier, cv=outcome.cv, search=outcome.to_dict()))
