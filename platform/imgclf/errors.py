@@ -9,7 +9,8 @@
     │   ├── CorruptImageError      a known format, but truncated or damaged
     │   ├── ImageTooLargeError     more pixels (or bytes) than the configured limit
     │   └── InputNotAllowedError   a batch input file that resolves outside the allowed roots
-    ├── ExplanationError       no explanation for that: an unknown class name, or a kind without one
+    ├── ExplanationError       no explanation for that: a kind without one, or explanations switched off
+    │   └── UnknownClassError      a class name the model does not know
     ├── WeightsError           pretrained weights are unavailable or do not fit the model
     └── RegistryError          a model registry cannot be read or written
         └── ModelNotFoundError     no such model, version or alias
@@ -60,7 +61,11 @@ class InputNotAllowedError(ImageDecodeError):
 
 
 class ExplanationError(ImgclfError, ValueError):
-    """An explanation cannot be given: a class the model does not know, or a model kind that explains nothing."""
+    """An explanation cannot be given: a model kind that explains nothing, or explanations switched off."""
+
+
+class UnknownClassError(ExplanationError):
+    """A class name the model does not know (the message names its classes)."""
 
 
 class WeightsError(ImgclfError):

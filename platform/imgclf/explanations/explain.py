@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from imgclf.data.transforms import resize_image
-from imgclf.errors import ExplanationError
+from imgclf.errors import ExplanationError, UnknownClassError
 from imgclf.explanations.explanation import Explainer, Explanation
 from imgclf.models.classifier import Classifier
 from imgclf.models.kinds import model_kind
@@ -20,11 +20,11 @@ def explainer_of(classifier: Classifier) -> Explainer:
 
 
 def class_index_of(classifier: Classifier, label: str | None, probabilities: np.ndarray) -> int:
-    """The index of `label`, or of the predicted label for None; ExplanationError naming the classes otherwise."""
+    """The index of `label`, or of the predicted label for None; UnknownClassError naming the classes otherwise."""
     if label is None:
         return int(np.argmax(probabilities))
     if label not in classifier.labels:
-        raise ExplanationError(f"unknown class {label!r}; this model's classes are {', '.join(classifier.labels)}")
+        raise UnknownClassError(f"unknown class {label!r}; this model's classes are {', '.join(classifier.labels)}")
     return classifier.labels.index(label)
 
 

@@ -13,7 +13,9 @@ from imgclf.errors import (
     EmptyImageError,
     ImageDecodeError,
     ImageTooLargeError,
+    ExplanationError,
     ModelNotLoadedError,
+    UnknownClassError,
     UnsupportedImageError,
 )
 
@@ -80,6 +82,13 @@ CLASSIFIER_FAILURES: tuple[tuple[type[Exception], str, str], ...] = (
     (ModelNotLoadedError, "model_not_loaded", "no model is loaded yet"),
 )
 UNAVAILABLE_CAUSES = tuple(kind for kind, _, _ in CLASSIFIER_FAILURES)
+
+
+def explanation_failure(exc: ExplanationError) -> BadRequest:
+    """The 400 for an explanation that cannot be given: an unknown class name (the message names the model's classes)
+    or none to give (its kind explains nothing, or explanations are off)."""
+    return BadRequest(str(getattr(exc, "cause", None) or exc),
+                      code="unknown_class" if isinstance(exc, UnknownClassError) else "no_explanation")
 
 
 def decode_failure(exc: ImageDecodeError) -> ServiceError:

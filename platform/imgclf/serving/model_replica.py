@@ -26,7 +26,9 @@ from ray import serve
 from ray.serve import metrics
 
 from imgclf.console import install_quiet_tensorflow_import
-from imgclf.errors import ConfigError, ModelNotLoadedError, ModelNotServedError
+from imgclf.errors import ConfigError, ExplanationError, ModelNotLoadedError, ModelNotServedError
+from imgclf.explanations.explain import explain, explanation_info
+from imgclf.explanations.explanation import Explanation
 from imgclf.models.classifier import Classifier
 from imgclf.models.prediction import Prediction
 from imgclf.serving.settings import MODEL_PATTERN_SUFFIX, ClassifierConfig, expand_references
@@ -59,8 +61,9 @@ class LoadedModel:
             "input_size": self.classifier.input_size,
         }
 
-    def describe(self) -> dict[str, Any]:
-        """What GET /v1/models shows: the summary, weights source, inference settings and test metrics."""
+    def describe(self, explanations: bool) -> dict[str, Any]:
+        """What GET /v1/models shows: the summary, weights source, inference settings, test metrics and how it
+        explains its answers (None when explanations are off or its kind gives none)."""
         card = self.classifier.card
         return {
             **self.summary(),
@@ -68,6 +71,7 @@ class LoadedModel:
             "inference": card.get("inference"),
             "created": card.get("created"),
             "metrics": self.evaluation,
+            "explanation": explanation_info(self.classifier) if explanations else None,
         }
 
 
@@ -125,6 +129,7 @@ class ClassifierReplica:
     def __init__(self) -> None:
         install_quiet_tensorflow_import()  # a replica of imgclf's deployment owns its process; its models load later
         self.models: dict[str, LoadedModel] = {}  # by name, the default first
+        self.explanations = ClassifierConfig.explanations
         self.confidence = metrics.Histogram(
             "imgclf_prediction_confidence", description="Top-1 probability of each prediction (a drift signal).",
             boundaries=CONFIDENCE_BUCKETS, tag_keys=("model",),
@@ -141,6 +146,7 @@ class ClassifierReplica:
         self.classify_batch.set_max_batch_size(config.max_batch_size)
         self.classify_batch.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
         previous, self.models = self.models, loaded
+        self.explanations = config.explanations
         served = {(model.name, model.version) for model in loaded.values()}
         for model in previous.values():
             if (model.name, model.version) not in served:
@@ -170,7 +176,7 @@ class ClassifierReplica:
 
     def describe_all(self) -> list[dict[str, Any]]:
         """Every served model's description, the default first."""
-        return [model.describe() for model in self.models.values()]
+        return [model.describe(self.explanations) for model in self.models.values()]
 
     def summaries(self) -> list[dict[str, Any]]:
         """Every served model's summary, the default first."""
@@ -179,6 +185,15 @@ class ClassifierReplica:
     async def classify(self, image: np.ndarray, k: int, model: str | None = None) -> Prediction:
         """The image's Prediction by `model` (default: the first) with its top k."""
         return await self.classify_batch(image, k, self.served(model).name)
+
+    async def explain(self, image: np.ndarray, label: str | None = None, model: str | None = None) -> Explanation:
+        """Why `model` (default: the first) answers what it does for the image, explained for `label` (default: the
+        predicted one); computed alone, outside the classify batches."""
+        served = self.served(model)
+        if not self.explanations:
+            raise ExplanationError("explanations are off here: the Classifier's user_config has explanations: false")
+        return await asyncio.to_thread(explain, served.classifier, image, label, model_name=served.name,
+                                       model_version=served.version)
 
     @serve.batch(max_batch_size=ClassifierConfig.max_batch_size,
                  batch_wait_timeout_s=ClassifierConfig.batch_wait_timeout_s)  # until reconfigure sets the config's

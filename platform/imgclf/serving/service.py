@@ -19,9 +19,17 @@ from ray.serve.exceptions import BackPressureError
 
 from imgclf.data.decode import decode_image
 from imgclf.data.transforms import resize_image
-from imgclf.errors import ImageDecodeError, ModelNotLoadedError, ModelNotServedError
+from imgclf.errors import ExplanationError, ImageDecodeError, ModelNotLoadedError, ModelNotServedError
+from imgclf.explanations.explanation import Explanation
 from imgclf.models.prediction import Prediction
-from imgclf.serving.errors import UNAVAILABLE_CAUSES, ModelNotFound, ServiceError, decode_failure, unavailable
+from imgclf.serving.errors import (
+    UNAVAILABLE_CAUSES,
+    ModelNotFound,
+    ServiceError,
+    decode_failure,
+    explanation_failure,
+    unavailable,
+)
 from imgclf.serving.settings import ApiConfig
 
 LOG = logging.getLogger("imgclf.serving")
@@ -32,6 +40,8 @@ class Classifier(Protocol):
     """The Classifier deployment as the service calls it (a DeploymentHandle's methods, awaited)."""
 
     async def classify(self, image: np.ndarray, k: int, model: str | None) -> Prediction: ...
+
+    async def explain(self, image: np.ndarray, label: str | None, model: str | None) -> Explanation: ...
 
     async def summaries(self) -> list[dict[str, Any]]: ...
 
@@ -46,6 +56,9 @@ class HandleClassifier:
 
     async def classify(self, image: np.ndarray, k: int, model: str | None) -> Prediction:
         return await self.handle.classify.remote(image, k, model)
+
+    async def explain(self, image: np.ndarray, label: str | None, model: str | None) -> Explanation:
+        return await self.handle.explain.remote(image, label, model)
 
     async def summaries(self) -> list[dict[str, Any]]:
         return await self.handle.summaries.remote()
@@ -109,6 +122,11 @@ class ClassifyService:
                 LOG.info("the served models could not be listed after a new version answered (%s)", exc.code)
         return prediction
 
+    async def explain(self, image: np.ndarray, label: str | None = None, model: str | None = None) -> Explanation:
+        """Why `model` (default: the first served) answers what it does for `image`, explained for `label` (default:
+        the predicted one): 400 for a class it does not know or a model that explains nothing."""
+        return await self.ask(self.classifier.explain, image, label, model)
+
     async def models(self) -> list[dict[str, Any]]:
         """Every served model's description (summary, weights, inference, metrics), the default first."""
         return self.served_or_unavailable(await self.ask(self.classifier.describe_all))
@@ -158,6 +176,8 @@ class ClassifyService:
                 return await method(*args)
             except ModelNotServedError as exc:
                 raise ModelNotFound(str(getattr(exc, "cause", None) or exc)) from exc  # Ray's error wraps ours
+            except ExplanationError as exc:
+                raise explanation_failure(exc) from exc
             except RayActorError as exc:
                 if replica_losses == self.config.replica_retries:
                     raise unavailable(exc, self.config.retry_after_s) from exc

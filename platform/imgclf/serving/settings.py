@@ -29,6 +29,7 @@ class ClassifierConfig:
     max_batch_size: int = 8
     # 0: a batch is whatever queued while the previous one ran, so a lone request never waits for company
     batch_wait_timeout_s: float = 0.0
+    explanations: bool = True  # POST /v1/explain answers (each kind's reason, computed only when asked for)
 
     def __post_init__(self) -> None:
         references = self.references

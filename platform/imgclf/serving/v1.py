@@ -1,12 +1,14 @@
 """The `/v1` face and the probes: routes that translate HTTP to the classify service and its answers to JSON.
 
     POST /v1/classify   an image (multipart `file`, or the body itself) → label, score, top_k, model
+    POST /v1/explain    the same image → why the model answered so (Grad-CAM heatmap, neighbours or decision path)
     GET  /v1/models     every served model, the default first, with its scores
     GET  /healthz       liveness; GET /readyz readiness (a replica has the model loaded)
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -86,6 +88,22 @@ def add_v1_routes(api: FastAPI, service: ClassifyService) -> None:
         image = await service.prepare_upload(data, "upload", model)
         prediction = await service.classify(image, k, model)
         return JSONResponse(prediction.to_dict())  # already the Classification shape: no second validation
+
+    @api.post("/v1/explain", openapi_extra=IMAGE_BODY,
+              responses={code: ERROR_RESPONSES[code] for code in (400, 404, 413, 415, 503)})
+    async def explain(
+        request: Request,
+        model: str | None = Query(None, description="a served model's name (GET /v1/models); default: the first"),
+        label: str | None = Query(None, description="the class to explain; default: the predicted one"),
+    ) -> JSONResponse:
+        """Why the model answers what it does for one image (the same upload as /v1/classify): VGG16 gives a Grad-CAM
+        heatmap (`heatmap_png`, grayscale PNG in base64, the upload's size), KNN its voting `neighbours` (reference,
+        label, distance, `thumbnail_png`), a decision tree its `path` in words, its `steps` and `leaf`."""
+        data = await image_bytes(request, service.config.max_body_bytes)
+        decoded = await asyncio.to_thread(service.decode, data, "upload")
+        image = await asyncio.to_thread(service.sized, decoded, model)
+        explanation = await service.explain(image, label, model)
+        return JSONResponse(await asyncio.to_thread(explanation.to_dict, decoded.shape[:2]))
 
     @api.get("/v1/models", responses={503: ERROR_RESPONSES[503]})
     async def models() -> dict[str, Any]:

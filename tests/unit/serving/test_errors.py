@@ -7,8 +7,8 @@ import pytest
 from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError
 
-from imgclf.errors import CorruptImageError, ModelNotLoadedError, UnsupportedImageError
-from imgclf.serving.errors import BadRequest, Unavailable, UnsupportedMedia, decode_failure, unavailable
+from imgclf.errors import CorruptImageError, ExplanationError, ModelNotLoadedError, UnknownClassError, UnsupportedImageError
+from imgclf.serving.errors import BadRequest, Unavailable, UnsupportedMedia, decode_failure, explanation_failure, unavailable
 
 
 @pytest.mark.parametrize("failure, code", [(BackPressureError(num_queued_requests=5, max_queued_requests=4), "overloaded"),
@@ -34,3 +34,11 @@ def test_with_message_keeps_kind_code_and_headers() -> None:
     assert isinstance(error, Unavailable)
     assert (error.status, error.code, error.message, error.headers) == (
         503, "replica_unavailable", "image 3: gone", {"Retry-After": "2"})
+
+
+def test_an_unknown_class_and_a_missing_explanation_are_400s_with_their_own_codes() -> None:
+    unknown = explanation_failure(UnknownClassError("unknown class 'cow'; this model's classes are cat, dog"))
+    assert (type(unknown), unknown.status, unknown.code) == (BadRequest, 400, "unknown_class")
+    assert unknown.message == "unknown class 'cow'; this model's classes are cat, dog"
+    none = explanation_failure(ExplanationError("models of kind toy give no explanations"))
+    assert (none.status, none.code) == (400, "no_explanation")

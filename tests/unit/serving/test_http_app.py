@@ -4,6 +4,7 @@ check and route labels."""
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
@@ -43,8 +44,6 @@ def client(monkeypatch: pytest.MonkeyPatch) -> TestClient:
 def test_v1_and_v2_give_the_same_scores(client: TestClient) -> None:
     v1 = client.post("/v1/classify?top_k=2", content=png(), headers={"content-type": "image/png"})
     assert v1.status_code == 200, v1.text
-    import base64
-
     v2 = client.post("/v2/models/pets/infer", json={"inputs": [{"name": "IMAGE", "datatype": "BYTES", "shape": [1],
                                                                 "data": [base64.b64encode(png()).decode()]}]})
     assert v2.status_code == 200, v2.text
@@ -56,6 +55,8 @@ def test_v1_and_v2_give_the_same_scores(client: TestClient) -> None:
     ("/v1/classify", b"not an image", 415, "unsupported_image"),
     ("/v1/classify?top_k=0", b"", 400, "bad_request"),
     ("/v1/classify?top_k=101", png(), 400, "bad_request"),
+    ("/v1/explain", b"not an image", 415, "unsupported_image"),
+    ("/v1/explain", b"", 400, "empty_image"),
     ("/v2/models/cats/infer", b"{}", 404, None),
     ("/v2/models/pets/infer", b"{", 400, None),
     ("/v2/models/pets/infer", b'{"inputs": 3}', 400, None),
@@ -79,6 +80,10 @@ def test_the_token_guards_every_route_but_the_probes(monkeypatch: pytest.MonkeyP
         assert client.get(path).status_code == 200, path
     refused = client.get("/v1/models")
     assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    assert client.post("/v1/explain", content=png(), headers={"content-type": "image/png"}).status_code == 401
+    allowed = client.post("/v1/explain", content=png(), headers={"content-type": "image/png",
+                                                                 "authorization": "Bearer s3cret"})
+    assert allowed.status_code == 200, allowed.text
     assert refused.json()["error"]["code"] == "unauthorized"
     assert client.get("/v2/models/pets").json() == {"error": "this API wants `Authorization: Bearer <token>`"}
     assert client.get("/v2/models/pets", headers={"authorization": "Bearer s3cret"}).status_code == 200
@@ -91,6 +96,7 @@ def routes() -> list[BaseRoute]:
 
 @pytest.mark.parametrize("method, path, label", [
     ("POST", "/v1/classify", "/v1/classify"), ("GET", "/v1/classify", "/v1/classify"), ("GET", "/readyz", "/readyz"),
+    ("POST", "/v1/explain", "/v1/explain"),
     ("GET", "/v2", "/v2"), ("GET", "/v2/health/ready", "/v2/health/ready"),
     ("GET", "/v2/models/digits-vgg16", "/v2/models/{name}"),
     ("POST", "/v2/models/digits-vgg16/versions/3/infer", "/v2/models/{name}/versions/{version}/infer"),
@@ -100,3 +106,15 @@ def routes() -> list[BaseRoute]:
 def test_the_metrics_route_label_is_the_matched_routes_template(method: str, path: str, label: str) -> None:
     scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
     assert route_label(routes(), scope) == label
+
+
+def test_explain_answers_the_replicas_explanation_for_the_upload_in_json(client: TestClient) -> None:
+    answered = client.post("/v1/explain?model=pets&label=dog", content=png(), headers={"content-type": "image/png"})
+    assert answered.status_code == 200, answered.text
+    body = answered.json()
+    assert (body["method"], body["predicted"], body["label"], body["model"]) == (
+        "neighbours", "dog", "dog", {"name": "pets", "version": "2", "kind": "knn"})
+    assert [(n["reference"], n["label"], n["distance"]) for n in body["neighbours"]] == [
+        ("dog/0.png", "dog", 0.5), ("dog/1.png", "dog", 1.5)]
+    thumbnail = Image.open(io.BytesIO(base64.b64decode(body["neighbours"][0]["thumbnail_png"])))
+    assert thumbnail.size == (4, 4)

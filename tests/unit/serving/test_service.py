@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import BackPressureError
 
-from imgclf.errors import ModelNotServedError
+from imgclf.errors import ExplanationError, ModelNotServedError, UnknownClassError
+from imgclf.explanations.explanation import NEIGHBOURS, Explanation, ExplanationParts, Neighbour
 from imgclf.models.prediction import Prediction
-from imgclf.serving.errors import ModelNotFound, Unavailable
+from imgclf.serving.errors import BadRequest, ModelNotFound, Unavailable
 from imgclf.serving.service import ClassifyService, HandleClassifier
 from imgclf.serving.settings import ApiConfig
 
@@ -39,10 +40,19 @@ class Method:
 
 
 class Handle:
-    def __init__(self, classify: Method, summaries: Method | None = None) -> None:
+    def __init__(self, classify: Method, summaries: Method | None = None, explain: Method | None = None) -> None:
         self.classify = classify
         self.summaries = summaries or Method([SUMMARY])
         self.describe_all = Method([{**SUMMARY, "metrics": {}}])
+        self.explain = explain or Method(explanation())
+
+
+def explanation() -> Explanation:
+    """A KNN's reason for `answer`: two neighbours, both dogs."""
+    neighbours = tuple(Neighbour(f"dog/{index}.png", "dog", 0.5 + index, np.full((4, 4, 3), 9, np.uint8))
+                       for index in range(2))
+    return Explanation(model_name="pets", model_version="2", kind="knn", predicted="dog", label="dog", label_index=1,
+                       score=0.75, parts=ExplanationParts(NEIGHBOURS, neighbours=neighbours))
 
 
 def answer(version: str = "2", k: int = 1) -> Prediction:
@@ -115,3 +125,23 @@ def test_ready_names_the_default_model_and_a_busy_replica_stays_ready() -> None:
     with pytest.raises(Unavailable) as unready:
         asyncio.run(service(Handle(Method(answer()), Method([]))).ready())
     assert unready.value.code == "not_ready" and unready.value.headers == {"Retry-After": "1"}
+
+
+@pytest.mark.parametrize("failure, code", [
+    (UnknownClassError("unknown class 'cow'; this model's classes are cat, dog"), "unknown_class"),
+    (ExplanationError("explanations are off here"), "no_explanation"),
+])
+def test_an_explanation_that_cannot_be_given_is_a_400_with_the_replicas_words(failure: Exception, code: str) -> None:
+    wrapped = RayTaskError("explain", "traceback", failure).as_instanceof_cause()  # how Ray raises a replica's error
+    handle = Handle(Method(answer()), explain=Method(wrapped))
+    with pytest.raises(BadRequest) as refused:
+        asyncio.run(service(handle).explain(np.zeros((8, 8, 3), np.uint8), "cow", "pets"))
+    assert (refused.value.status, refused.value.code, refused.value.message) == (400, code, str(failure))
+    assert handle.explain.calls[0][1:] == ("cow", "pets")
+
+
+def test_an_explanation_whose_replica_died_is_asked_again() -> None:
+    handle = Handle(Method(answer()), explain=Method(RayActorError(), explanation()))
+    explained = asyncio.run(service(handle).explain(np.zeros((8, 8, 3), np.uint8)))
+    assert [n.reference for n in explained.parts.neighbours] == ["dog/0.png", "dog/1.png"]
+    assert len(handle.explain.calls) == 2
