@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Mapping
 
-from imgclf.config import BACKENDS, INFERENCE_PRECISIONS, SettingsT, build_settings, default_registry
+from imgclf.config import INFERENCE_PRECISIONS, backend_names, SettingsT, build_settings, default_registry
 
 
 def comma_list(value: str) -> list[str]:
@@ -31,7 +31,7 @@ def add_registry(parser: argparse.ArgumentParser) -> None:
 
 def add_backend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--backend", choices=BACKENDS, default="auto",
+        "--backend", choices=backend_names(), default="auto",
         help="auto: TensorFlow on a GPU node, else the fastest stored OpenVINO variant this CPU runs natively, else "
         "TensorFlow (default: %(default)s)",
     )

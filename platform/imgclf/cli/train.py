@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from imgclf.cli.options import add_guard_options, add_registry, comma_list, positive_int, settings_from
-from imgclf.config import FEATURE_SETS, FLIP_MODES, INFERENCE_PRECISIONS, MODEL_KINDS, PRECISIONS, TrainSettings
+from imgclf.config import FEATURE_SETS, FLIP_MODES, INFERENCE_PRECISIONS, PRECISIONS, TrainSettings, model_kind_names
 from imgclf.errors import ConfigError
 
 
@@ -16,7 +16,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                                 allow_abbrev=False)
     train.add_argument("--data", type=Path, required=True, help="folder with one subfolder per class")
     train.add_argument("--config", type=Path, help="YAML settings file; command-line options override it")
-    train.add_argument("--models", type=comma_list, help=f"comma list of {','.join(MODEL_KINDS)} (default: all)")
+    train.add_argument("--models", type=comma_list, help=f"comma list of {','.join(model_kind_names())} (default: all)")
     train.add_argument("--features", type=comma_list, help=f"baseline feature sets: {','.join(FEATURE_SETS)} (default: all)")
     train.add_argument("--weights", help="VGG16 base weights: imagenet, none, or a weights file (default: none)")
     train.add_argument("--image-size", type=int, help="model input side in pixels, 32-512 (default: 224)")

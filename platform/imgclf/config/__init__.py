@@ -7,12 +7,12 @@ The batch job's and the serving deployments' settings live beside their code.
 """
 
 from imgclf.config.checks import (
-    MODEL_KINDS,
+    model_kind_names,
     FEATURE_SETS,
     FLIP_MODES,
     PRECISIONS,
     INFERENCE_PRECISIONS,
-    BACKENDS,
+    backend_names,
     WEIGHTS_KEYWORDS,
     TREE_CRITERIA,
     MAX_NEIGHBORS,
@@ -49,7 +49,6 @@ from imgclf.config.train import TrainSettings, json_ready
 
 __all__ = [
     "AugmentationSettings",
-    "BACKENDS",
     "BaselineSettings",
     "ClusterSettings",
     "DecodeLimits",
@@ -61,7 +60,6 @@ __all__ = [
     "MAX_NEIGHBORS",
     "MAX_SEED",
     "MAX_TREE_DEPTH",
-    "MODEL_KINDS",
     "OptimizeSettings",
     "PRECISIONS",
     "REGISTRY_ENV",
@@ -71,6 +69,7 @@ __all__ = [
     "TrainSettings",
     "VGGSettings",
     "WEIGHTS_KEYWORDS",
+    "backend_names",
     "build_dataclass",
     "build_settings",
     "check_choice",
@@ -87,5 +86,6 @@ __all__ = [
     "default_registry",
     "json_ready",
     "merge",
+    "model_kind_names",
     "refuse_unknown_keys",
 ]

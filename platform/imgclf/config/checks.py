@@ -3,55 +3,28 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Sequence, TypeVar
 
 from imgclf.errors import ConfigError
 
 
-class TableNames(Sequence[str]):
-    """The names of a table of imgclf.models, read whenever they are used, so that what installed distributions
-    add (models/plugins.py) is allowed too: the model kinds (models/kinds.py), the backends (models/runtimes.py)."""
-
-    def __init__(self, names: Callable[[], tuple[str, ...]]) -> None:
-        self.names = names
-
-    def __getitem__(self, index):  # type: ignore[override]
-        return self.names()[index]
-
-    def __len__(self) -> int:
-        return len(self.names())
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
-
-    def __eq__(self, other: object) -> bool:
-        return tuple(self) == (tuple(other) if isinstance(other, Sequence) else other)
-
-    def __hash__(self) -> int:
-        return hash(self.names)
-
-    def __repr__(self) -> str:
-        return repr(tuple(self))
-
-
 def model_kind_names() -> tuple[str, ...]:
+    """Every model kind's name (models/kinds.py), those installed distributions add (models/plugins.py) included."""
     from imgclf.models.kinds import model_kind_names as names
 
     return names()
 
 
 def backend_names() -> tuple[str, ...]:
-    """auto, then every runtime that may be asked for by name."""
+    """auto, then every runtime that may be asked for by name (models/runtimes.py), installed ones included."""
     from imgclf.models.runtimes import selectable_backends
 
     return ("auto", *selectable_backends())
 
 
-MODEL_KINDS = TableNames(model_kind_names)
 FEATURE_SETS = ("pixels", "embeddings")
 PRECISIONS = ("fp32", "bf16")  # what TensorFlow runs (training, and inference on the tensorflow backend)
 INFERENCE_PRECISIONS = ("fp32", "bf16", "int8")  # int8 only as a compiled OpenVINO variant
-BACKENDS = TableNames(backend_names)
 WEIGHTS_KEYWORDS = ("imagenet", "none")
 TREE_CRITERIA = ("gini", "entropy", "log_loss")
 FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
@@ -78,8 +51,8 @@ def check_choice(name: str, value: Any, allowed: Sequence[str]) -> None:
 
 
 def check_inference_choice(backend: Any, precision: Any) -> None:
-    """A backend of BACKENDS and a precision of INFERENCE_PRECISIONS (or None: the model's own)."""
-    check_choice("backend", backend, BACKENDS)
+    """A backend of backend_names() and a precision of INFERENCE_PRECISIONS (or None: the model's own)."""
+    check_choice("backend", backend, backend_names())
     if precision is not None:
         check_choice("precision", precision, INFERENCE_PRECISIONS)
     if backend == "tensorflow" and precision == "int8":

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from imgclf.config.build import build_settings
-from imgclf.config.checks import MAX_SEED, MODEL_KINDS, check_int_range, check_subset, default_registry
+from imgclf.config.checks import MAX_SEED, check_int_range, check_subset, default_registry, model_kind_names
 from imgclf.config.sections import (
     BaselineSettings,
     ClusterSettings,
@@ -27,7 +27,7 @@ class TrainSettings:
     data_dir: Path
     registry: str = field(default_factory=default_registry)
     name: str = ""
-    models: tuple[str, ...] = MODEL_KINDS
+    models: tuple[str, ...] = field(default_factory=model_kind_names)
     output_dir: Path = Path("runs")
     cache_dir: Path = Path(os.path.expanduser("~/.cache/imgclf"))
     seed: int = 42
@@ -43,7 +43,7 @@ class TrainSettings:
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         object.__setattr__(self, "models", tuple(self.models))
-        check_subset("models", self.models, MODEL_KINDS)
+        check_subset("models", self.models, model_kind_names())
         check_int_range("seed", self.seed, 0, MAX_SEED)
         if not self.name:
             object.__setattr__(self, "name", self.data_dir.resolve().name or "model")

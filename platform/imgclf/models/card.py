@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from imgclf.config import MODEL_KINDS, refuse_unknown_keys
+from imgclf.config import model_kind_names, refuse_unknown_keys
 from imgclf.errors import ArtifactError
 
 CARD_FILE = "model.json"
@@ -46,7 +46,7 @@ class ModelCard:
 
     format_version: int = FORMAT_VERSION
     name: str
-    kind: str  # one of MODEL_KINDS
+    kind: str  # a model kind's name (models/kinds.py)
     labels: tuple[str, ...]
     input_size: int  # the side in pixels images are resized to
     created: str = field(default_factory=utc_now)
@@ -67,8 +67,9 @@ class ModelCard:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(self.labels))
-        if self.kind not in MODEL_KINDS:
-            raise ArtifactError(f"model kind must be one of {', '.join(MODEL_KINDS)}; got {self.kind!r}")
+        kinds = model_kind_names()
+        if self.kind not in kinds:
+            raise ArtifactError(f"model kind must be one of {', '.join(kinds)}; got {self.kind!r}")
         if not self.labels or not all(isinstance(label, str) for label in self.labels):
             raise ArtifactError(f"labels must be a non-empty list of strings; got {list(self.labels)!r}")
         if not isinstance(self.input_size, int) or self.input_size < 1:

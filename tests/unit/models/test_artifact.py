@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgclf.config import MODEL_KINDS, BaselineSettings
+from imgclf.config import BaselineSettings, model_kind_names
 from imgclf.errors import RegistryError
 from imgclf.models.artifact import EXTRACTOR_FILE, KERAS_FILE, load_classifier, save_estimator_artifact, save_keras_artifact
 from imgclf.models.card import CARD_FILE, LABELS_FILE, ModelCard, read_card
@@ -245,7 +245,7 @@ def test_unreadable_model_json_is_a_registry_error(tmp_path: Path) -> None:
         load_classifier(tmp_path)
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", model_kind_names())
 def test_every_model_kind_saves_loads_by_its_card_and_predicts(kind: str, vgg_folder: Path, seed: int,
                                                                tmp_path: Path) -> None:
     """A smoke test over the kinds settings accept: each has a loader, and its saved folder comes back as a

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imgclf.config import BACKENDS, BaselineSettings, check_inference_choice
+from imgclf.config import BaselineSettings, backend_names, check_inference_choice
 from imgclf.errors import ConfigError
 from imgclf.models import artifact
 from imgclf.models.artifact import load_classifier, save_estimator_artifact
@@ -24,7 +24,7 @@ def test_imgclfs_own_runtimes_and_the_backends_settings_may_name() -> None:
     assert RUNTIME_TABLE.names() == ("tensorflow", "openvino", "scikit-learn")
     assert [(r.name, r.needs_tensorflow) for r in RUNTIME_TABLE.entries()] == [
         ("tensorflow", True), ("openvino", False), ("scikit-learn", False)]
-    assert tuple(BACKENDS) == ("auto", "tensorflow", "openvino")  # scikit-learn is chosen by the model, never named
+    assert backend_names() == ("auto", "tensorflow", "openvino")  # scikit-learn is chosen by the model, never named
     with pytest.raises(ConfigError, match=r"^backend must be one of auto, tensorflow, openvino; got 'scikit-learn'$"):
         check_inference_choice("scikit-learn", None)
 
