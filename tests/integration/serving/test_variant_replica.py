@@ -12,14 +12,18 @@ removed after the module; the session's app is deployed unchanged throughout.
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib.util
+import io
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from imgclf.models.artifact import VARIANTS_DIR
 from imgclf.registry import Registry
@@ -113,3 +117,28 @@ def test_a_replica_serving_a_variant_never_imports_tensorflow(served: ServeApp, 
     assert not tensorflow_files(pid), f"the variant's replica loaded TensorFlow: {tensorflow_files(pid)[:5]}"
     for pid in classifier_pids(served, served.name):  # the look finds TensorFlow where it runs
         assert tensorflow_files(pid), f"no TensorFlow file mapped by the TensorFlow replica {pid}"
+
+
+def test_a_variant_replica_loads_tensorflow_only_to_explain_and_says_so(served: ServeApp, variant_url: str,
+                                                                       trained_run: TrainedRun) -> None:
+    """Grad-CAM needs gradients, which a compiled variant has not: the replica loads the saved Keras network on the
+    first explanation (GET /v1/models says when), and explains as the TensorFlow replica does."""
+    digit = sorted((trained_run.data_dir / "7").glob("*.png"))[0]
+    [pid] = classifier_pids(served, VARIANT_APP)
+    [before] = httpx.get(f"{variant_url}/v1/models", timeout=30).json()["models"]
+    assert before["explanation"] == {"method": "grad-cam",
+                                     "runs_on": "the saved TensorFlow network, loaded on the first explanation"}
+    assert not tensorflow_files(pid)
+
+    answers = [httpx.post(f"{url}/v1/explain", content=digit.read_bytes(), headers={"content-type": "image/png"},
+                          timeout=120) for url in (variant_url, served.url)]
+    assert [answer.status_code for answer in answers] == [200, 200], [answer.text for answer in answers]
+    variant, tensorflow = (answer.json() for answer in answers)
+    assert (variant["method"], variant["label"]) == ("grad-cam", tensorflow["label"])
+    heatmaps = [np.asarray(Image.open(io.BytesIO(base64.b64decode(body["heatmap_png"]))), np.int16)
+                for body in (variant, tensorflow)]
+    assert np.abs(heatmaps[0] - heatmaps[1]).max() <= 2  # the same saved network, the same gradients
+    assert tensorflow_files(pid), "the variant's replica explained without loading TensorFlow?"
+    [after] = httpx.get(f"{variant_url}/v1/models", timeout=30).json()["models"]
+    assert after["explanation"]["runs_on"] == "the saved TensorFlow network, loaded for explanations"
+    assert after["inference"]["backend"] == "openvino"  # classifying stays on the variant

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from starlette.routing import BaseRoute
 
+from imgclf.explanations.explanation import GRAD_CAM, Explanation, ExplanationParts
 from imgclf.models.prediction import Prediction
 from imgclf.serving.http_app import OTHER_ROUTE, build_api, route_label
 from imgclf.serving.service import ClassifyService, HandleClassifier
@@ -118,3 +119,26 @@ def test_explain_answers_the_replicas_explanation_for_the_upload_in_json(client:
         ("dog/0.png", "dog", 0.5), ("dog/1.png", "dog", 1.5)]
     thumbnail = Image.open(io.BytesIO(base64.b64decode(body["neighbours"][0]["thumbnail_png"])))
     assert thumbnail.size == (4, 4)
+
+
+class GradCamExplaining(Method):
+    """The Classifier's explain: a Grad-CAM heatmap at the model's 8 px input size, hottest in its top left."""
+
+    async def remote(self, image: np.ndarray, label: str | None, model: str | None) -> Explanation:
+        heat = np.zeros((8, 8), np.float32)
+        heat[:4, :4] = 1.0
+        return Explanation(model_name="pets", model_version="2", kind="vgg16", predicted="dog", label="dog",
+                           label_index=1, score=0.75, parts=ExplanationParts(GRAD_CAM, heatmap=heat))
+
+
+def test_an_explanations_heatmap_comes_back_at_the_uploads_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IMGCLF_API_TOKEN", raising=False)
+    handle = Handle(Classifying(), explain=GradCamExplaining())
+    client = TestClient(build_api(ClassifyService(HandleClassifier(handle), ApiConfig.from_mapping({}))))
+    upload = io.BytesIO()
+    Image.fromarray(np.zeros((12, 20, 3), np.uint8)).save(upload, format="PNG")
+    answered = client.post("/v1/explain", content=upload.getvalue(), headers={"content-type": "image/png"})
+    assert answered.status_code == 200, answered.text
+    heat = np.asarray(Image.open(io.BytesIO(base64.b64decode(answered.json()["heatmap_png"]))))
+    assert heat.shape == (12, 20)  # height, width of the upload, not the model's 8 × 8
+    assert heat[0, 0] == 255 and heat[-1, -1] == 0
