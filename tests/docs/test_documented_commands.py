@@ -67,6 +67,17 @@ RUN_BY: dict[str, tuple[str, ...]] = {
     "imgclf models list": (f"{TRAINED_RUN}test_models_list_shows_the_five_models",),
     "imgclf predict digits-vgg16 some.png other.jpg --top-k 3": (
         f"{TRAINED_RUN}test_predict_json_agrees_with_the_stored_test_predictions",),
+    "imgclf predict digits-vgg16 some.png --explain explanations/": (
+        f"{CLI}test_predict_explain.py::test_explain_writes_the_apis_explanation_and_its_picture_for_each_readable_"
+        "image[digits-vgg16]",),
+    "imgclf predict digits-knn-pixels some.png --explain explanations/": (
+        f"{CLI}test_predict_explain.py::test_explain_writes_the_apis_explanation_and_its_picture_for_each_readable_"
+        "image[digits-knn-pixels]",),
+    "imgclf predict digits-dt-pixels some.png --explain explanations/": (
+        f"{CLI}test_predict_explain.py::test_explain_writes_the_apis_explanation_and_its_picture_for_each_readable_"
+        "image[digits-dt-pixels]",),
+    "imgclf predict digits-vgg16 some.png --explain explanations/ --explain-class 3": (
+        f"{CLI}test_predict_explain.py::test_explain_class_explains_the_named_class_and_json_output_stays_json",),
     "imgclf evaluate digits-knn-pixels --data data/digits": (
         f"{TRAINED_RUN}test_evaluate_reproduces_the_knn_accuracy",),
     "imgclf optimize digits-vgg16 --precision int8": (

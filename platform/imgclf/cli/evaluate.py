@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from imgclf.cli.options import add_backend, add_registry, positive_int
-from imgclf.errors import ImageDecodeError
+from imgclf.errors import ConfigError, ImageDecodeError
 
 LOG = logging.getLogger("imgclf")
 
@@ -36,6 +36,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--top-k", type=positive_int, default=3, help="labels to show per image (default: %(default)s)")
     add_backend(predict)
     predict.add_argument("--json", action="store_true", help="one JSON object per line instead of text")
+    predict.add_argument("--explain", type=Path, metavar="DIR",
+                         help="also write each image's explanation into DIR: its JSON and a picture (a tree's path "
+                              "as text)")
+    predict.add_argument("--explain-class", metavar="LABEL",
+                         help="explain why the image is (or is not) LABEL instead of the predicted class")
     add_registry(predict)
     predict.set_defaults(handler=predict_files)
 
@@ -70,12 +75,29 @@ def evaluate_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_explainable(classifier: Any, label: str | None) -> None:
+    """Fail before any image is read when the model's kind explains nothing or `label` is not one of its classes."""
+    import numpy as np
+
+    from imgclf.explanations.explain import class_index_of, explainer_of
+
+    explainer_of(classifier)
+    if label is not None:
+        class_index_of(classifier, label, np.zeros(len(classifier.labels)))
+
+
 def predict_files(args: argparse.Namespace) -> int:
     from imgclf.data.decode import decode_file
+    from imgclf.explanations.explain import explain
+    from imgclf.explanations.pictures import pixel_grid, write_explanation
     from imgclf.models.prediction import Prediction
 
+    if args.explain_class is not None and args.explain is None:
+        raise ConfigError("--explain-class needs --explain DIR")
     reference, _, classifier = open_model(args)
     name, version = reference.split(":")
+    if args.explain is not None:
+        check_explainable(classifier, args.explain_class)
     failures = 0
     for path in args.images:
         try:
@@ -91,4 +113,8 @@ def predict_files(args: argparse.Namespace) -> int:
         else:
             ranked = "  ".join(f"{label}={score:.4f}" for label, score in prediction.top_k)
             print(f"{path}\t{prediction.label}\t{ranked}")
+        if args.explain is not None:
+            explanation = explain(classifier, image, args.explain_class, model_name=name, model_version=version)
+            for written in write_explanation(args.explain, path.stem, explanation, image, pixel_grid(classifier)):
+                print(f"explanation: {written}", file=sys.stderr if args.json else sys.stdout)
     return 1 if failures else 0
