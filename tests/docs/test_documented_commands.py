@@ -116,6 +116,8 @@ RUN_BY: dict[str, tuple[str, ...]] = {
     "imgclf serve --address http://HEAD:8265 --model digits-vgg16:3": (SERVE_COMMAND,),
     "curl -F file=@.demo/digits/7/digit_0007.png 'http://127.0.0.1:8000/v1/classify?top_k=3'": (HTTP_CLASSIFY,),
     "curl --data-binary @photo.jpg -H 'content-type: image/jpeg' http://127.0.0.1:8000/v1/classify": (HTTP_CLASSIFY,),
+    "curl -F file=@.demo/digits/7/digit_0007.png 'http://127.0.0.1:8000/v1/explain?model=digits-knn-pixels'": (
+        f"{SERVING}test_explain_route.py::test_explain_equals_imgclf_predict_explain",),
     "promtool check rules platform/imgclf/observability/rules.yml": (
         f"{OBSERVABILITY}test_promtool_accepts_the_rules",),
     "promtool check config /tmp/imgclf-head-XXXX/prometheus.yml": (
