@@ -1,5 +1,10 @@
-"""Grad-CAM (Selvaraju et al., 2017) on VGG16's last convolutional layer: the class score's gradient, averaged over
-each channel, weighs that channel's activation map; the positive part of the sum, scaled to [0, 1], is the heatmap.
+"""Grad-CAM (Selvaraju et al., 2017) on VGG16's last convolutional layer that still sees the image as at least
+14 × 14 cells: the class score's gradient, averaged over each channel, weighs that channel's activation map; the
+positive part of the sum, scaled to [0, 1], is the heatmap.
+
+The layer is block5_conv3 at VGG16's own 224 px (14 × 14, as in the paper); a smaller input uses the last layer of an
+earlier block (block3_conv3 at 64 px, block2_conv2 at 32 px). block5_conv3 of a 64 px input is 4 × 4 cells, each
+seeing the whole image: its heatmap is a blur around the centre wherever the evidence is.
 
 It follows the Keras example (`tf.GradientTape` over the convolutional base and the head, ~40 lines) rather than a
 library: tf-keras-vis targets Keras 3 and our networks are tf_keras ones with the base nested as one layer. The
@@ -21,7 +26,8 @@ from imgclf.models.classifier import Classifier, KerasClassifier
 if TYPE_CHECKING:
     from imgclf.models.keras_api import keras
 
-LAST_CONV_LAYER = "block5_conv3"
+CAM_LAYERS = ("block5_conv3", "block4_conv3", "block3_conv3", "block2_conv2")  # deepest first
+MIN_CAM_SIDE = 14  # block5_conv3's side at 224 px
 LOADED_FOR_EXPLANATIONS: weakref.WeakKeyDictionary[Classifier, keras.Model] = weakref.WeakKeyDictionary()
 LOADING = threading.Lock()
 
@@ -79,7 +85,7 @@ class NetworkStages:
         base = network.get_layer(BASE_LAYER)
         at = network.layers.index(base)
         self.to_base = keras.Model(network.input, network.layers[at - 1].output)  # resize + preprocess
-        self.base = keras.Model(base.input, [base.get_layer(LAST_CONV_LAYER).output, base.output])
+        self.base = keras.Model(base.input, [cam_layer(base).output, base.output])
         self.head, self.softmax = network.layers[at + 1 : -1], network.layers[-1]
 
     def __call__(self, images):
@@ -87,6 +93,13 @@ class NetworkStages:
         for layer in self.head:
             features = layer(features, training=False)
         return conv, features
+
+
+def cam_layer(base: keras.Model) -> keras.layers.Layer:
+    """The deepest of CAM_LAYERS whose map has at least MIN_CAM_SIDE cells a side (VGG16 takes 32 px and more, where
+    block2_conv2 has 16)."""
+    layers = (base.get_layer(name) for name in CAM_LAYERS)
+    return next(layer for layer in layers if min(layer.output.shape[1:3]) >= MIN_CAM_SIDE)
 
 
 STAGES: weakref.WeakKeyDictionary[keras.Model, NetworkStages] = weakref.WeakKeyDictionary()
