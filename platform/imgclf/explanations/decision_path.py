@@ -13,12 +13,17 @@ from imgclf.models.features import PixelFeatures
 CHANNELS = ("red", "green", "blue")
 
 
+def pixel_of(feature: int, size: int) -> tuple[int, int, int]:
+    """(row, column, channel) of a pixel feature: PixelFeatures flattens a size × size RGB image row by row."""
+    return feature // (size * 3), (feature // 3) % size, feature % 3
+
+
 def feature_words(classifier: SklearnClassifier, feature: int) -> str:
     """What feature `feature` of the tree's input is, said for a person."""
     features = classifier.features
     if isinstance(features, PixelFeatures):
         size = features.size
-        row, col, channel = feature // (size * 3), (feature // 3) % size, feature % 3
+        row, col, channel = pixel_of(feature, size)
         place = region_name(row, col, size, size)
         return f"{CHANNELS[channel]} of pixel (row {row}, column {col}) of {size}×{size}, {place}"
     return f"embedding component {feature}"

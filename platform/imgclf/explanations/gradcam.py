@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from imgclf.errors import ExplanationError
 from imgclf.explanations.explanation import GRAD_CAM, Explainer, ExplanationParts
 from imgclf.models.classifier import Classifier, KerasClassifier
 
@@ -42,7 +43,7 @@ def keras_network(classifier: Classifier) -> keras.Model:
             from imgclf.runtime import configure_tensorflow
 
             if classifier.folder is None:
-                raise ValueError("this model has no saved Keras network to explain it with")
+                raise ExplanationError("this model has no saved Keras network to explain it with")
             configure_tensorflow(None)
             LOADED_FOR_EXPLANATIONS[classifier] = load_keras_file(classifier.folder / KERAS_FILE)
         return LOADED_FOR_EXPLANATIONS[classifier]

@@ -8,8 +8,4 @@ def region_name(row: float, col: float, height: int, width: int) -> str:
     """The part of a height × width image holding (row, col): "top left", "centre", "bottom right", ..."""
     vertical = ROWS[min(int(3 * row / height), 2)]
     horizontal = COLUMNS[min(int(3 * col / width), 2)]
-    if vertical == "middle" and horizontal == "centre":
-        return "centre"
-    if vertical == "middle":
-        return f"middle {horizontal}"
-    return f"{vertical} {horizontal}" if horizontal != "centre" else f"{vertical} centre"
+    return "centre" if (vertical, horizontal) == ("middle", "centre") else f"{vertical} {horizontal}"

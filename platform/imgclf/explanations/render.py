@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from imgclf.explanations.decision_path import pixel_of
 from imgclf.explanations.explanation import Explanation
 
 # A heat colour scale (dark blue → blue → cyan → yellow → red), interpolated linearly between these stops.
@@ -92,7 +93,7 @@ def neighbours_sheet(image: np.ndarray, explanation: Explanation, side: int = PA
 
 def pixel_cell(feature: int, grid: int) -> tuple[int, int]:
     """The (row, column) of a pixel feature's cell on a `grid` × `grid` picture of RGB pixels."""
-    return feature // (grid * 3), (feature // 3) % grid
+    return pixel_of(feature, grid)[:2]
 
 
 def cell_scale(image: np.ndarray, grid: int, scale: int) -> int:

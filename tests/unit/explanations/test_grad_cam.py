@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imgclf.errors import ExplanationError
 from imgclf.explanations.explain import explain, explanation_info
 from imgclf.explanations.gradcam import cam_layer, keras_network
 from imgclf.models.artifact import KERAS_FILE, load_keras_file, save_keras_artifact
@@ -86,5 +87,5 @@ def test_a_variant_without_a_folder_cannot_explain(keras_classifier: KerasClassi
     variant = variant_of(keras_classifier, tmp_path)
     variant.folder = None
 
-    with pytest.raises(ValueError, match="no saved Keras network"):
+    with pytest.raises(ExplanationError, match="no saved Keras network"):
         explain(variant, an_image(0), model_name="q", model_version="1")
