@@ -43,8 +43,9 @@ def build_http_app(service: ClassifyService, examples_dir: str | None = None) ->
 
     api = build_api(service)
     backend = PageBackend(service)
-    page = build_page(backend.classify, backend.describe, compare=backend.compare, models=backend.model_names,
-                      examples=example_images(examples_dir), top_k=service.config.default_top_k)
+    page = build_page(backend.classify, backend.describe, explain=backend.explain, compare=backend.compare,
+                      models=backend.model_names, examples=example_images(examples_dir),
+                      top_k=service.config.default_top_k)
     password = service.config.ui_password
     return gr.mount_gradio_app(api, page, path=UI_PATH, auth=[(UI_USER, password)] if password else None)
 

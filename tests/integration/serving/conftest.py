@@ -12,6 +12,7 @@ from imgclf.registry import Registry
 from utils.digits_run import SERVED_BASELINES, VGG_MODEL, TrainedRun
 from utils.ray_head import HeadNode, ray_head
 from utils.serve_app import ServeApp, deploy_app
+from utils.system_binaries import require_binary
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +41,33 @@ def served(serve_head: HeadNode, serve_registry: Path, trained_run: TrainedRun,
     the digits folder."""
     return deploy_app(serve_head, tmp_path_factory.mktemp("serve-app"), registry=serve_registry,
                       model=[f"{VGG_MODEL}:1", *SERVED_BASELINES], examples_dir=trained_run.data_dir)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """The system Chromium, headless, closed after the module."""
+    from utils.page_browser import CHROMIUM_ARGS, TIMEOUT_MS, expect, sync_api
+
+    executable = require_binary("chromium", "chromium")
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, served: ServeApp) -> Iterator:
+    """A fresh browser context's tab on the served app's page."""
+    from utils.page_browser import TIMEOUT_MS
+
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    tab.goto(f"{served.url}/ui/")
+    try:
+        yield tab
+    finally:
+        context.close()

@@ -13,46 +13,15 @@ from imgclf.registry import Registry
 from imgclf.serving.http_app import UI_USER
 from imgclf.serving.page import COMPARE_TOP_K
 from imgclf.serving.settings import UI_PASSWORD_ENV
+from utils.page_browser import TIMEOUT_MS, expect, upload
 from utils.digits_run import SERVED_MODELS, VGG_MODEL, TrainedRun
 from utils.images import make_image_bytes, truncated
-from utils.prerequisites import require_module
 from utils.serve_app import ServeApp, redeploy, with_deployment_env
-from utils.system_binaries import require_binary
 
 pytestmark = pytest.mark.slow
 
-sync_api = require_module("playwright.sync_api", "playwright")
-expect = sync_api.expect
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage"]
-TIMEOUT_MS = 90_000  # two shared CPU cores: the first classification through the page can take a while
 FRIENDLY = "That file cannot be classified"
 PAGE_PASSWORD = "page-pa55word"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    """The system Chromium (Playwright's own download is not used), closed after the module."""
-    executable = require_binary("chromium", "chromium")
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser, served: ServeApp) -> Iterator:
-    context = browser.new_context()
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    tab.goto(f"{served.url}/ui/")
-    try:
-        yield tab
-    finally:
-        context.close()
 
 
 def api_answer(app: ServeApp, image: Path, model: str | None = None, top_k: int | None = None) -> dict:
@@ -73,15 +42,6 @@ def seven(served: ServeApp, trained_run: TrainedRun) -> tuple[Path, str]:
     """A digit "7" and the label the HTTP API gives it (what the page must show: same decode, same model)."""
     image = sorted((trained_run.data_dir / "7").glob("*.png"))[0]
     return image, api_label(served, image)
-
-
-def upload(page, image: Path) -> None:
-    """Remove the picture the Image input holds, if any, then choose `image` through its file input."""
-    remove = page.get_by_role("button", name="Remove Image")
-    if remove.count():
-        remove.click()
-    page.locator('input[data-testid="file-upload"]').set_input_files(str(image))
-    expect(remove).to_be_visible()  # the input holds the upload
 
 
 def classify(page) -> None:
