@@ -8,13 +8,14 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import backends, baselines, batch, model, serve, train
+from bench import backends, baselines, batch, explain, model, serve, train
 from bench.data import BenchInputs
 from bench.machine import machine_info
 from imgclf.console import install_quiet_tensorflow_import
 from imgclf.runtime import configure_tensorflow
 
-SECTIONS = {"backends": backends, "model": model, "train": train, "baselines": baselines, "batch": batch, "serve": serve}
+SECTIONS = {"backends": backends, "model": model, "train": train, "baselines": baselines, "batch": batch,
+            "serve": serve, "explain": explain}
 
 
 def main() -> None:
@@ -36,6 +37,12 @@ def main() -> None:
                         help="measured seconds of each serve load run, after its warm-up (default %(default)s)")
     parser.add_argument("--serve-rounds", type=int, default=serve.ROUNDS,
                         help="rounds of the serve section's side-by-side measures (default %(default)s)")
+    parser.add_argument("--explain-seconds", type=float, default=explain.MEASURE_S,
+                        help="measured seconds of each explain classify window (default %(default)s)")
+    parser.add_argument("--explain-rounds", type=int, default=explain.ROUNDS,
+                        help="rounds of explanations on and off windows (default %(default)s)")
+    parser.add_argument("--explain-calls", type=int, default=explain.CALLS,
+                        help="classify and explain calls per model in the explain section (default %(default)s)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_quiet_tensorflow_import()  # the bench owns its process, as the imgclf command does
@@ -47,7 +54,9 @@ def main() -> None:
     table: list[tuple[str, str]] = []
     section_options = {"batch": {"images": args.batch_images},
                        "serve": {"image_size": args.serve_image_size, "seconds": args.serve_seconds,
-                                 "rounds": args.serve_rounds}}
+                                 "rounds": args.serve_rounds},
+                       "explain": {"seconds": args.explain_seconds, "rounds": args.explain_rounds,
+                                   "calls": args.explain_calls}}
     for name in args.sections.split(","):
         section = SECTIONS[name]
         options = section_options.get(name, {})
