@@ -8,11 +8,14 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import backends, baselines, batch, explain, model, serve, train
-from bench.data import BenchInputs
-from bench.machine import machine_info
 from imgclf.console import install_quiet_tensorflow_import
-from imgclf.runtime import configure_tensorflow
+
+install_quiet_tensorflow_import()  # the bench owns its process, as the imgclf command does: before a section imports TF
+
+from bench import backends, baselines, batch, explain, model, serve, train  # noqa: E402
+from bench.data import BenchInputs  # noqa: E402
+from bench.machine import machine_info  # noqa: E402
+from imgclf.runtime import configure_tensorflow  # noqa: E402
 
 SECTIONS = {"backends": backends, "model": model, "train": train, "baselines": baselines, "batch": batch,
             "serve": serve, "explain": explain}
@@ -45,7 +48,6 @@ def main() -> None:
                         help="classify and explain calls per model in the explain section (default %(default)s)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_quiet_tensorflow_import()  # the bench owns its process, as the imgclf command does
     configure_tensorflow()
     bench_dir = args.output.parent
     inputs = BenchInputs(photos=args.photos.resolve(), serve_config=args.serve_config.resolve())
