@@ -40,10 +40,8 @@ def main() -> None:
                         help="measured seconds of each serve load run, after its warm-up (default %(default)s)")
     parser.add_argument("--serve-rounds", type=int, default=serve.ROUNDS,
                         help="rounds of the serve section's side-by-side measures (default %(default)s)")
-    parser.add_argument("--explain-seconds", type=float, default=explain.MEASURE_S,
-                        help="measured seconds of each explain classify window (default %(default)s)")
-    parser.add_argument("--explain-rounds", type=int, default=explain.ROUNDS,
-                        help="rounds of explanations on and off windows (default %(default)s)")
+    parser.add_argument("--explain-pairs", type=int, default=explain.PAIRS,
+                        help="interleaved pairs of a classify with explanations on and one off (default %(default)s)")
     parser.add_argument("--explain-calls", type=int, default=explain.CALLS,
                         help="classify and explain calls per model in the explain section (default %(default)s)")
     args = parser.parse_args()
@@ -57,8 +55,7 @@ def main() -> None:
     section_options = {"batch": {"images": args.batch_images},
                        "serve": {"image_size": args.serve_image_size, "seconds": args.serve_seconds,
                                  "rounds": args.serve_rounds},
-                       "explain": {"seconds": args.explain_seconds, "rounds": args.explain_rounds,
-                                   "calls": args.explain_calls}}
+                       "explain": {"pairs": args.explain_pairs, "calls": args.explain_calls}}
     for name in args.sections.split(","):
         section = SECTIONS[name]
         options = section_options.get(name, {})

@@ -1,93 +1,89 @@
-"""The explain section's arithmetic: each window's explanations-on ÷ off ratio against its neighbours, the
-round-to-round noise, the verdict, each model's p50s and explain ÷ classify, the config switch and the table."""
+"""The explain section's arithmetic: the order of the interleaved pairs, the on ÷ off p50 ratio with its bootstrap
+interval and verdict, each model's p50s and explain ÷ classify, the side-by-side config and the table."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench.explain import failures, rows
-from bench.explain_figures import bracketed_ratios, model_figures, opt_in_figures, relative_spread
-from bench.explain_measure import MODELS, explanations_config
-from imgclf.serving.launcher import deployment
+from bench.explain_figures import model_figures, opt_in_figures, p50_ratio_interval, pair_orders, unchanged
+from bench.explain_measure import MODELS, SIDE_CPUS, side_by_side
 
 
-def rounds_of(*pairs: tuple[float | None, float | None]) -> list[dict[str, float | None]]:
-    """Rounds as the section records their p50s: the on window, then the off one."""
-    return [{"enabled": enabled, "disabled": disabled} for enabled, disabled in pairs]
+def pairs_of(*pairs: tuple[float, float], status: int = 200) -> list[dict[str, tuple[int, float]]]:
+    """Pairs as the section records them: each side's status and seconds."""
+    return [{"on": (status, on), "off": (status, off)} for on, off in pairs]
 
 
-def test_each_window_is_compared_with_the_mean_of_the_other_settings_windows_either_side() -> None:
-    # sequence on 10, off 8, on 14, off 10: off 8 against (10 + 14) / 2, on 14 against (8 + 10) / 2
-    assert bracketed_ratios(rounds_of((10.0, 8.0), (14.0, 10.0))) == pytest.approx([12.0 / 8.0, 14.0 / 9.0])
+def test_the_side_that_goes_first_alternates() -> None:
+    assert pair_orders(4) == [("on", "off"), ("off", "on"), ("on", "off"), ("off", "on")]
+    assert pair_orders(0) == []
 
 
-def test_a_drift_linear_over_three_windows_cancels() -> None:
-    drifting = rounds_of((10.0, 11.0), (12.0, 13.0), (14.0, 15.0))  # the same latency, the machine slowing down
-    assert bracketed_ratios(drifting) == pytest.approx([1.0, 1.0, 1.0, 1.0])
+def test_equal_sides_give_a_ratio_of_one_in_an_interval_of_one() -> None:
+    figures = opt_in_figures(pairs_of((0.010, 0.010), (0.030, 0.030), (0.020, 0.020)))
+    assert (figures["on_p50_ms"], figures["off_p50_ms"]) == pytest.approx((20.0, 20.0))
+    assert figures["on_over_off"] == pytest.approx(1.0)
+    assert figures["interval_95"] == pytest.approx([1.0, 1.0])
+    assert figures["unchanged"] is True
 
 
-def test_one_round_gives_the_ratio_of_its_two_windows() -> None:
-    assert bracketed_ratios(rounds_of((12.0, 10.0))) == [1.2]
-    assert bracketed_ratios(rounds_of((None, 10.0))) == []
-    assert bracketed_ratios(rounds_of((12.0, None))) == []
+def test_a_side_slower_in_every_pair_is_not_unchanged() -> None:
+    figures = opt_in_figures(pairs_of((0.012, 0.010), (0.036, 0.030), (0.024, 0.020)))
+    assert (figures["on_p50_ms"], figures["off_p50_ms"]) == pytest.approx((24.0, 20.0))
+    assert figures["on_over_off"] == pytest.approx(1.2)
+    assert figures["interval_95"] == pytest.approx([1.2, 1.2])
+    assert figures["unchanged"] is False
 
 
-def test_a_window_without_a_p50_gives_no_ratio_nor_one_beside_it() -> None:
-    # sequence on 10, off None, on 14, off 10, on 12, off 8: off 10 (between on 14 and 12) and on 12 (off 10, 8)
-    assert bracketed_ratios(rounds_of((10.0, None), (14.0, 10.0), (12.0, 8.0))) == pytest.approx(
-        [13.0 / 10.0, 12.0 / 9.0])
-    # sequence on 10, off 8, on None, off 10, on 12, off 8: only on 12 (between off 10 and 8)
-    assert bracketed_ratios(rounds_of((10.0, 8.0), (None, 10.0), (12.0, 8.0))) == pytest.approx([12.0 / 9.0])
+def test_the_pairs_are_resampled_together_so_a_drift_shared_by_both_sides_cancels() -> None:
+    drift = np.linspace(0.010, 0.060, 101)  # the machine slowing sixfold over the run
+    low, high = p50_ratio_interval(drift * 1.02, drift)
+    assert (low, high) == pytest.approx((1.02, 1.02))
 
 
-def test_the_spread_is_the_range_over_the_median() -> None:
-    assert relative_spread([40.0, 50.0, 42.0]) == pytest.approx(10.0 / 42.0)
-    assert relative_spread([40.0, None, 50.0, 60.0]) == pytest.approx(20.0 / 50.0)
-    assert relative_spread([40.0, None]) is None
-    assert relative_spread([]) is None
+def test_the_interval_is_the_central_95_percent_of_the_resampled_ratios() -> None:
+    # two pairs: a resample takes pair 1 twice (on 1 over off 2: 0.5), pair 2 twice (3 / 2: 1.5), or one of each (1)
+    low, high = p50_ratio_interval(np.array([1.0, 3.0]), np.array([2.0, 2.0]))
+    assert (low, high) == (0.5, 1.5)
 
 
-def test_opt_in_figures_take_the_median_ratio_and_the_noisier_settings_spread() -> None:
-    figures = opt_in_figures(rounds_of((10.0, 8.0), (14.0, 10.0), (11.0, 9.0)))
-    # sequence on 10, off 8, on 14, off 10, on 11, off 9
-    ratios = [12.0 / 8.0, 14.0 / 9.0, 12.5 / 10.0, 11.0 / 9.5]
-    assert figures["window_ratios"] == pytest.approx(ratios)
-    assert figures["enabled_over_disabled"] == pytest.approx((12.0 / 8.0 + 12.5 / 10.0) / 2)
-    assert figures["ratio_range"] == pytest.approx([11.0 / 9.5, 14.0 / 9.0])
-    assert (figures["enabled_p50_ms"], figures["disabled_p50_ms"]) == (11.0, 9.0)
-    assert figures["noise"] == pytest.approx(4.0 / 11.0)  # on: 10..14 over 11; off: 8..10 over 9
-    assert figures["within_noise"] is False  # 1.375 is further from 1 than 0.36
+def test_a_lone_slow_request_does_not_move_the_interval_of_the_p50s() -> None:
+    off = np.full(21, 0.010)
+    on = off.copy()
+    on[4] = 1.0  # one on call a hundred times slower: the medians stay put, a mean would not
+    assert p50_ratio_interval(on, off) == pytest.approx((1.0, 1.0))
 
 
-def test_a_ratio_within_the_noise_is_unchanged_and_one_just_outside_is_not() -> None:
-    assert opt_in_figures(rounds_of((10.0, 10.0), (12.0, 12.5), (11.0, 10.0)))["within_noise"] is True
-    figures = opt_in_figures(rounds_of((11.0, 10.0), (11.0, 10.0), (11.0, 10.5)))
-    assert (figures["enabled_over_disabled"], figures["noise"]) == pytest.approx((1.1, 0.05))
-    assert figures["within_noise"] is False
+def test_the_same_pairs_give_the_same_interval() -> None:
+    rng = np.random.default_rng(7)
+    on, off = rng.uniform(0.01, 0.03, 50), rng.uniform(0.01, 0.03, 50)
+    assert p50_ratio_interval(on, off) == p50_ratio_interval(on, off)
+    low, high = p50_ratio_interval(on, off)
+    assert low < np.median(on) / np.median(off) < high
 
 
-def test_a_ratio_as_far_below_one_as_above_is_judged_the_same() -> None:
-    figures = opt_in_figures(rounds_of((6.0, 10.0), (4.0, 8.0)))  # ratios 5/10 and 4/9; on's spread 2/5
-    assert (figures["enabled_over_disabled"], figures["noise"]) == pytest.approx(((0.5 + 4 / 9) / 2, 0.4))
-    assert figures["within_noise"] is False
+def test_unchanged_when_the_interval_holds_one_even_at_its_ends() -> None:
+    assert unchanged((0.97, 1.04)) is True
+    assert unchanged((1.0, 1.04)) is True
+    assert unchanged((0.9, 1.0)) is True
+    assert unchanged((1.001, 1.04)) is False
+    assert unchanged((0.9, 0.999)) is False
+    assert unchanged(None) is None
 
 
-def test_a_ratio_exactly_the_noise_away_from_one_is_within_it() -> None:
-    above = opt_in_figures(rounds_of((6.0, 6.0), (10.0, 6.0)))  # ratios 8/6 and 10/6; on's spread 4/8
-    assert (above["enabled_over_disabled"], above["noise"], above["within_noise"]) == (1.5, 0.5, True)
-    below = opt_in_figures(rounds_of((6.0, 10.0), (4.0, 6.0)))  # ratios 5/10 and 4/8; on's spread 2/5, off's 4/8
-    assert (below["enabled_over_disabled"], below["noise"], below["within_noise"]) == (0.5, 0.5, True)
-
-
-def test_without_a_second_round_there_is_no_noise_and_no_verdict() -> None:
-    figures = opt_in_figures(rounds_of((12.0, 10.0)))
-    assert figures["enabled_over_disabled"] == pytest.approx(1.2)
-    assert (figures["noise"], figures["within_noise"]) == (None, None)
-    empty = opt_in_figures(rounds_of((None, None), (None, None)))
-    assert (empty["enabled_over_disabled"], empty["ratio_range"], empty["within_noise"]) == (None, None, None)
+def test_a_pair_with_a_call_that_failed_is_left_out_and_its_status_counted() -> None:
+    pairs = pairs_of((0.010, 0.020), (0.030, 0.030), (0.020, 0.010))
+    pairs[0]["on"] = (503, 0.001)
+    figures = opt_in_figures(pairs)
+    assert (figures["pairs"], figures["answered_pairs"]) == (3, 2)
+    assert figures["statuses"] == {"on": {"503": 1, "200": 2}, "off": {"200": 3}}
+    assert (figures["on_p50_ms"], figures["off_p50_ms"]) == pytest.approx((25.0, 20.0))
+    none = opt_in_figures(pairs_of((0.01, 0.01), status=503))
+    assert (none["on_over_off"], none["interval_95"], none["unchanged"]) == (None, None, None)
 
 
 def test_a_models_figures_are_the_p50s_of_its_200s_and_explain_over_classify() -> None:
@@ -108,17 +104,25 @@ def test_a_model_that_does_not_explain_has_no_ratio_and_no_first_explain() -> No
     assert model_figures([], [(200, 0.010)], (200, 0.1))["explain_over_classify"] is None
 
 
-def test_the_explanations_switch_changes_only_the_classifiers_user_config_of_a_copy() -> None:
-    config = {"applications": [{"name": "imgclf", "deployments": [
-        {"name": "Classifier", "user_config": {"model": "digits-*", "max_batch_size": 16}},
-        {"name": "Api", "user_config": {"max_top_k": 100}}]}]}
-    before = copy.deepcopy(config)
-    off = explanations_config(config, False)
-    assert config == before
-    assert deployment(off, "Classifier")["user_config"] == {"model": "digits-*", "max_batch_size": 16,
-                                                             "explanations": False}
-    assert deployment(off, "Api") == deployment(config, "Api")
-    assert deployment(explanations_config(config, True), "Classifier")["user_config"]["explanations"] is True
+def test_side_by_side_serves_the_application_twice_with_explanations_on_and_off() -> None:
+    config = {"http_options": {"port": 8123}, "applications": [{
+        "name": "imgclf", "route_prefix": "/", "args": {}, "deployments": [
+            {"name": "Classifier", "num_replicas": 1, "ray_actor_options": {"num_cpus": 1},
+             "user_config": {"model": "digits-*", "registry": "/r", "explanations": True}},
+            {"name": "Api", "user_config": {"max_top_k": 100}}]}]}
+    sides = side_by_side(config, "digits-vgg16")
+    assert config["applications"][0]["name"] == "imgclf"  # the given config is left as it was
+    assert sides["http_options"] == {"port": 8123}
+    assert [(app["name"], app["route_prefix"]) for app in sides["applications"]] == [("explain-on", "/on"),
+                                                                                        ("explain-off", "/off")]
+    for app, explanations in zip(sides["applications"], (True, False)):
+        classifier, api = app["deployments"]
+        assert classifier == {"name": "Classifier", "num_replicas": 1,
+                              "ray_actor_options": {"num_cpus": SIDE_CPUS["Classifier"]},
+                              "user_config": {"model": "digits-vgg16", "registry": "/r",
+                                              "explanations": explanations}}
+        assert api == {"name": "Api", "ray_actor_options": {"num_cpus": SIDE_CPUS["Api"]},
+                       "user_config": {"max_top_k": 100}}
 
 
 def timed(p50_ms: float | None, statuses: dict[str, int]) -> dict[str, Any]:
@@ -136,26 +140,25 @@ def section_result(vgg16_backend: str) -> dict[str, Any]:
     inference = {name: {"backend": "scikit-learn", "precision": "fp32"} for name in MODELS}
     inference["digits-vgg16"] = {"backend": vgg16_backend, "precision": "int8"}
     return {
-        "default_model": "digits-vgg16", "round_count": 3, "measure_s": 5.0, "calls": 15, "inference": inference,
-        "models": models, "refusal_when_off": {"status": 400, "code": "no_explanation"},
-        "opt_in": {"enabled_p50_ms": 41.25, "disabled_p50_ms": 40.0, "enabled_over_disabled": 1.0312,
-                   "ratio_range": [0.981, 1.052], "noise": 0.0849, "within_noise": True,
-                   "pooled": {"enabled": {"cpu_ms_per_request": {"classifier": 20.04}},
-                              "disabled": {"cpu_ms_per_request": {"classifier": 19.96}}}},
+        "calls": 15, "inference": inference, "models": models,
+        "side_inference": {side: {"backend": vgg16_backend, "precision": "int8"} for side in ("on", "off")},
+        "explain_when": {"on": {"status": 200, "code": None}, "off": {"status": 400, "code": "no_explanation"}},
+        "opt_in": {"model": "digits-vgg16", "pairs": 300, "statuses": {"on": {"200": 300}, "off": {"200": 300}},
+                   "on_p50_ms": 18.84, "off_p50_ms": 18.61, "on_over_off": 1.0124, "interval_95": [0.9876, 1.0312],
+                   "unchanged": True},
     }
 
 
-def test_the_table_shows_the_opt_in_ratio_with_its_noise_and_each_models_p50s() -> None:
+def test_the_table_shows_the_on_off_ratio_with_its_interval_and_each_models_p50s() -> None:
     lines = rows(section_result("openvino"))
-    assert lines[:6] == [
-        ("classify p50 ms c1, explanations on / off (digits-vgg16, 3+3 windows × 5 s)", "41.2 / 40.0"),
-        ("classify p50 on ÷ off (median over bracketed windows, their range)", "1.03 (0.98–1.05)"),
-        ("round-to-round spread of a setting's p50 (noise)", "0.08"),
-        ("on ÷ off within 1 ± noise", "yes"),
-        ("Classifier CPU ms per classify, on / off", "20.0 / 20.0"),
-        ("/v1/explain with explanations off", "400 no_explanation"),
+    assert lines[:4] == [
+        (("classify p50 ms c1, explanations on / off (digits-vgg16 openvino int8, 300 interleaved pairs, two "
+          "applications side by side)"), "18.8 / 18.6"),
+        ("classify p50 on ÷ off (bootstrap 95% interval over the pairs)", "1.01 (0.988–1.031)"),
+        ("on ÷ off unchanged within noise (the interval holds 1)", "yes"),
+        ("/v1/explain with explanations on / off", "200 / 400 no_explanation"),
     ]
-    assert lines[6:] == [
+    assert lines[4:] == [
         ("digits-vgg16 (openvino int8): classify / explain p50 ms, explain ÷ classify (15 each)",
          "10.0 / 30.0, 3.00"),
         ("digits-vgg16 first explain ms (loads the TensorFlow network once)", "1234"),
@@ -173,17 +176,21 @@ def test_the_table_shows_the_opt_in_ratio_with_its_noise_and_each_models_p50s() 
 def test_the_first_explain_is_shown_only_for_a_vgg16_served_by_openvino() -> None:
     lines = rows(section_result("tensorflow"))
     assert not any("first explain ms" in measure for measure, _ in lines)
-    assert len(lines) == 6 + len(MODELS)
+    assert len(lines) == 4 + len(MODELS)
 
 
-def test_the_verdict_and_missing_figures_read_plainly() -> None:
+def test_the_verdict_failed_calls_and_missing_figures_read_plainly() -> None:
     result = section_result("tensorflow")
-    result["opt_in"] |= {"within_noise": False, "ratio_range": None, "noise": None, "enabled_over_disabled": None}
+    result["opt_in"] |= {"unchanged": False, "interval_95": None, "on_over_off": None, "on_p50_ms": None,
+                         "statuses": {"on": {"200": 298, "503": 2}, "off": {"200": 300}}}
+    result["side_inference"]["off"] = {"backend": "openvino", "precision": "int8"}  # the sides served unalike
     values = dict(rows(result))
-    assert values["on ÷ off within 1 ± noise"] == "NO"
-    assert values["classify p50 on ÷ off (median over bracketed windows, their range)"] == "n/a (n/a–n/a)"
-    result["opt_in"]["within_noise"] = None
-    assert dict(rows(result))["on ÷ off within 1 ± noise"] == "n/a"
+    assert values["on ÷ off unchanged within noise (the interval holds 1)"] == "NO"
+    assert values["classify p50 on ÷ off (bootstrap 95% interval over the pairs)"] == "n/a (n/a–n/a)"
+    assert values["classify p50 ms c1, explanations on / off (digits-vgg16 tensorflow int8 / openvino int8, 300 "
+                  "interleaved pairs, two applications side by side)"] == "n/a / 18.6 (on: 503×2)"
+    result["opt_in"]["unchanged"] = None
+    assert dict(rows(result))["on ÷ off unchanged within noise (the interval holds 1)"] == "n/a"
 
 
 def test_failures_name_each_route_and_status_that_was_not_a_200() -> None:
