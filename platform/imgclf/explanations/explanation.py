@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PIL import Image
 
 from imgclf.explanations.regions import region_name
+
+if TYPE_CHECKING:
+    from imgclf.models.classifier import Classifier
 
 GRAD_CAM, NEIGHBOURS, DECISION_PATH = "grad-cam", "neighbours", "decision-path"
 
@@ -135,7 +138,7 @@ def png_base64(pixels: np.ndarray) -> str:
     return base64.b64encode(png_bytes(pixels)).decode("ascii")
 
 
-def served_model(classifier: Any) -> str:
+def served_model(classifier: Classifier) -> str:
     del classifier
     return "the served model"
 
@@ -146,5 +149,5 @@ class Explainer:
     image; `runs_on(classifier)` says what computes it (GET /v1/models shows it)."""
 
     method: str
-    explain: Any  # Callable[[Classifier, np.ndarray, int], ExplanationParts]
-    runs_on: Any = served_model  # Callable[[Classifier], str]
+    explain: Callable[[Classifier, np.ndarray, int], ExplanationParts]
+    runs_on: Callable[[Classifier], str] = served_model
