@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import gradio as gr
 import numpy as np
@@ -96,3 +96,68 @@ def gallery_item(neighbour: Neighbour) -> tuple[np.ndarray, str]:
     """A neighbour's thumbnail enlarged (nearest, so its pixels stay sharp) and its caption."""
     caption = f"{neighbour.label} · {neighbour.distance:.2f} · {neighbour.reference}"
     return enlarge(neighbour.thumbnail, max(1, THUMBNAIL_PX // max(neighbour.thumbnail.shape[:2]))), caption
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the page shows for an upload: the scores, and which model (name, version) gave them with its labels (the
+    choices of a correction)."""
+
+    scores: Mapping[str, float]
+    model: str | None = None
+    version: str | None = None
+    labels: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, shown: Mapping[str, float] | Answer) -> Answer:
+        """`shown` as an Answer: a plain {label: score} answer offers its own labels."""
+        return shown if isinstance(shown, Answer) else cls(dict(shown), labels=tuple(shown))
+
+    @property
+    def label(self) -> str:
+        return max(self.scores, key=self.scores.__getitem__)
+
+    @property
+    def source(self) -> str:
+        """`name:version` of the model that answered, or what is known of it."""
+        return ":".join(part for part in (self.model, self.version) if part) or "the model"
+
+
+Shown = tuple[str, Answer]  # the upload's file and the Answer the page showed for it
+
+
+@dataclass(frozen=True)
+class CorrectionPanel:
+    """Under the prediction: which model answered, a "Wrong? Pick the right label" menu of its labels, the Save
+    button and the confirmation line. `shown` keeps the upload and the Answer shown for it (on the server), so a
+    correction names the model version that gave that answer, even when another version answers the next request."""
+
+    group: gr.Group
+    answered: gr.Markdown
+    choice: gr.Dropdown
+    save: gr.Button
+    saved: gr.Markdown
+    shown: gr.State
+
+    @classmethod
+    def build(cls) -> CorrectionPanel:
+        with gr.Group(elem_id="correction") as group:
+            answered = gr.Markdown(elem_id="correction-answered")
+            choice = gr.Dropdown(label="Wrong? Pick the right label", choices=[], elem_id="correction-choice")
+            save = gr.Button("Save correction", elem_id="correction-save")
+            saved = gr.Markdown(elem_id="correction-saved")
+        return cls(group, answered, choice, save, saved, gr.State(None))
+
+    @property
+    def offer_outputs(self) -> list[Any]:
+        return [self.answered, self.choice, self.saved]
+
+    @staticmethod
+    def offered(shown: Shown | None) -> tuple[Any, ...]:
+        """The values of `offer_outputs` once an answer is shown: who answered, its labels to choose from, no
+        confirmation yet."""
+        if shown is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        answer = shown[1]
+        return (markdown_text(f"Answered by {answer.source}"),
+                gr.Dropdown(choices=list(answer.labels), value=None), "")

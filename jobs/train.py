@@ -1,4 +1,4 @@
-"""Ray job entrypoint: `python jobs/train.py --data DIR [options]` (same options as `imgclf train`)."""
+"""Ray job entrypoint: `python jobs/train.py --data DIR [--data DIR ...] [options]` (same options as `imgclf train`)."""
 
 import sys
 

@@ -51,6 +51,8 @@ JOBS = f"{BATCH}test_batch_jobs.py::test_imgclf_jobs_submit_status_and_logs"
 SERVE_COMMAND = f"{SERVING}test_serve_command.py::test_serve_command_serves_prints_urls_and_stops_on_ctrl_c"
 CLASSIFY = f"{BATCH}test_classify.py::"
 HTTP_CLASSIFY = f"{SERVING}test_http_api.py::test_classify_equals_imgclf_predict"
+CANARY_MOVES = f"{SERVING}test_canary_serving.py::test_promote_then_rollback_under_load_lose_no_request"
+RETRAIN = f"{TRAINING}test_retrain_with_corrections.py::test_equal_files_are_counted_once_and_a_corrections_label_wins"
 MKDOCS_TEST = "tests/docs/test_documented_commands.py::test_the_documentation_builds_strict"
 
 RUN_BY: dict[str, tuple[str, ...]] = {
@@ -111,6 +113,10 @@ RUN_BY: dict[str, tuple[str, ...]] = {
     "imgclf jobs status --address http://HEAD:8265 JOB_ID": (JOBS,),
     "imgclf jobs logs --address http://HEAD:8265 JOB_ID [--follow]": (JOBS,),
     "imgclf serve --registry .demo/registry --model 'digits-*'": (SERVE_COMMAND,),
+    "imgclf serve promote --address http://127.0.0.1:8265": (CANARY_MOVES,),
+    "imgclf serve rollback --address http://127.0.0.1:8265": (CANARY_MOVES,),
+    "imgclf train --data data/digits --data /data/corrections --name digits": (RETRAIN,),
+    "imgclf train --data data/digits --data /data/corrections --name digits --registry .demo/registry": (RETRAIN,),
     "serve deploy serve_config.yaml --address http://HEAD:8265": (SERVE_COMMAND,),
     "imgclf serve --address http://127.0.0.1:8265": (SERVE_COMMAND,),
     "imgclf serve --address http://HEAD:8265 --model digits-vgg16:3": (SERVE_COMMAND,),
@@ -142,6 +148,8 @@ S3 = "needs a real S3 bucket (the suite's S3 is an in-memory server for the regi
 NOT_RUNNABLE: dict[str, str] = {
     "git clone <this repository> imgclf && cd imgclf": "a placeholder URL, and the network; CI's .ci/run starts "
                                                        "from a clean clone",
+    "imgclf serve --model digits-vgg16:1 --canary 2 --canary-weight 10": "serves until Ctrl-C; test_canary_serving.py "
+    "deploys the same user_config (`canary: {version, weight}`) and test_serve_command.py runs `imgclf serve`",
     "make demo": "serves until Ctrl-C; its steps run in test_first_run_output.py (train, classify) and "
                  "test_serve_command.py (serve 'digits-*')",
     "make test": "the test suite itself (what CI runs)",

@@ -139,6 +139,21 @@ def confidence(model: str, high_steps: int, low_steps: int, per_step: int) -> li
             series(f"{name}_count", model_label, everything)]
 
 
+def predictions(version: str, role: str, ok: int, errors: int, name: str = "m") -> list[dict[str, str]]:
+    """A model version's predictions counter: `ok` and `errors` per minute."""
+    labels = f'name="{name}",version="{version}",role="{role}"'
+    return [series("ray_imgclf_predictions_total", f'{labels},outcome="ok"', f"0+{ok}x30"),
+            series("ray_imgclf_predictions_total", f'{labels},outcome="error"', f"0+{errors}x30")]
+
+
+def version_confidence(version: str, role: str, le_all: str, per_minute: int, name: str = "m") -> list[dict[str, str]]:
+    """A model version's confidence histogram with every prediction in the bucket ending at `le_all`."""
+    labels, bucket = f'name="{name}",version="{version}",role="{role}"', "ray_imgclf_prediction_confidence"
+    return [*(series(f"{bucket}_bucket", f'{labels},le="{le}"', "0x30" if float(le) < float(le_all) else
+                     f"0+{per_minute}x30") for le in ("0.2", "0.5", "0.9", "1.0", "+Inf")),
+            series(f"{bucket}_count", labels, f"0+{per_minute}x30")]
+
+
 SHORT_TESTS = {  # evaluated every minute
     "evaluation_interval": "1m",
     "tests": [
@@ -167,6 +182,20 @@ SHORT_TESTS = {  # evaluated every minute
                     "1x15")],
          "alert_rule_test": [alert("ImgclfNoReadyClassifier", "5m"),
                              alert("ImgclfNoReadyClassifier", "10m", {"application": "imgclf"})]},
+        {"name": "a canary fails more predictions than its stable version",
+         "input_series": [*predictions("1", "stable", 600, 6), *predictions("2", "canary", 60, 6),
+                          *predictions("1", "stable", 600, 0, "calm"), *predictions("2", "canary", 60, 1, "calm"),
+                          *predictions("1", "stable", 600, 60, "alone")],  # no canary: nothing to compare
+         "alert_rule_test": [alert("ImgclfCanaryErrorRatio", "3m"),
+                             alert("ImgclfCanaryErrorRatio", "10m", {"name": "m"})]},
+        {"name": "a canary answers with another median confidence",
+         "input_series": [*version_confidence("1", "stable", "1.0", 300), *version_confidence("2", "canary", "0.2", 30),
+                          *version_confidence("1", "stable", "1.0", 300, "same"),
+                          *version_confidence("2", "canary", "1.0", 30, "same"),
+                          *version_confidence("1", "stable", "1.0", 300, "quiet"),
+                          *version_confidence("2", "canary", "0.2", 2, "quiet")],  # too few canary answers
+         "alert_rule_test": [alert("ImgclfCanaryConfidence", "8m"),
+                             alert("ImgclfCanaryConfidence", "20m", {"name": "m"})]},
         {"name": "no Ray metrics at all",
          "input_series": [series("up", 'job="ray"', "0x10")],
          "alert_rule_test": [alert("ImgclfNoReadyClassifier", "5m", {})]},

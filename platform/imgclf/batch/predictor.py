@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from imgclf.batch.inputs import files_of, read_file
 from imgclf.batch.roots import AllowedRoots
-from imgclf.batch.schema import output_schema
+from imgclf.models.prediction_schema import output_schema
 from imgclf.config import DecodeLimits
 from imgclf.data.decode import decode_image
 from imgclf.data.transforms import resize_image, stack_images

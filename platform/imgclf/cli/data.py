@@ -15,12 +15,14 @@ def register(commands: argparse._SubParsersAction) -> None:
                                  help="scikit-learn's 1,797 handwritten digits as RGB PNGs, a folder per class")
     digits.add_argument("folder", type=Path)
     digits.add_argument("--size", type=positive_int, default=32, help="image side in pixels (default: %(default)s)")
+    digits.add_argument("--inverted", action="store_true",
+                        help="dark digits on a light ground, as from paper: images unlike the training digits")
     digits.set_defaults(handler=write_digits)
 
 
 def write_digits(args: argparse.Namespace) -> int:
     from imgclf.data.digits import write_digits as write
 
-    count = write(args.folder, size=args.size)
-    print(f"wrote {count} digit images to {args.folder}")
+    count = write(args.folder, size=args.size, inverted=args.inverted)
+    print(f"wrote {count} {'inverted ' if args.inverted else ''}digit images to {args.folder}")
     return 0

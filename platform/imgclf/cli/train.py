@@ -14,7 +14,10 @@ from imgclf.errors import ConfigError
 def register(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser("train", help="train, evaluate and register models on a folder-per-class dataset",
                                 allow_abbrev=False)
-    train.add_argument("--data", type=Path, required=True, help="folder with one subfolder per class")
+    train.add_argument("--data", type=Path, required=True, action="append",
+                       help="folder with one subfolder per class; repeat it to add more roots (the page's "
+                       "corrections): one label set, a file whose bytes equal an earlier one's counted once, a later "
+                       "root's label winning (docs/retraining.md)")
     train.add_argument("--config", type=Path, help="YAML settings file; command-line options override it")
     train.add_argument("--models", type=comma_list, help=f"comma list of {','.join(model_kind_names())} (default: all)")
     train.add_argument("--features", type=comma_list, help=f"baseline feature sets: {','.join(FEATURE_SETS)} (default: all)")
@@ -56,8 +59,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def train_settings(args: argparse.Namespace) -> TrainSettings:
     """The YAML file (if any) overlaid with every option given on the command line."""
     return settings_from(TrainSettings, {
-        "data_dir": args.data, "registry": args.registry, "name": args.name, "models": args.models,
-        "output_dir": args.output, "seed": args.seed,
+        "data_dir": args.data[0], "extra_data_dirs": args.data[1:], "registry": args.registry, "name": args.name,
+        "models": args.models, "output_dir": args.output, "seed": args.seed,
         "split": {"seed": args.seed},
         "vgg": {"weights": args.weights, "image_size": args.image_size, "epochs": args.epochs,
                 "fine_tune_epochs": args.fine_tune_epochs, "batch_size": args.batch_size,

@@ -72,8 +72,13 @@ def icon_frame_size(data: bytes) -> tuple[int, int]:
 
 def decode_file(path: str | Path, *, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
     """Read and decode one image file; unreadable files raise ImageDecodeError naming the path."""
+    return read_and_decode(path, limits=limits)[1]
+
+
+def read_and_decode(path: str | Path, *, limits: DecodeLimits = DecodeLimits()) -> tuple[bytes, np.ndarray]:
+    """The file's bytes and their decoded image (for a caller that also needs the bytes, e.g. to hash them)."""
     data = read_local(path, str(path), max_bytes=limits.max_bytes)
-    return decode_image(data, source=str(path), limits=limits)
+    return data, decode_image(data, source=str(path), limits=limits)
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:

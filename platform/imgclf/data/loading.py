@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from imgclf.config import DecodeLimits
-from imgclf.data.decode import decode_file
+from imgclf.data.decode import read_and_decode
 from imgclf.data.scan import LabelledFile
 from imgclf.data.transforms import resize_image
 from imgclf.errors import ImageDecodeError
@@ -26,11 +27,13 @@ class SkippedFile:
 
 @dataclass
 class LoadedImages:
-    """Decoded, resized images with the files they came from; unreadable files are in `skipped`."""
+    """Decoded, resized images with the files they came from and the sha256 of each file's bytes (`digests[i]` is
+    `files[i]`'s); unreadable files are in `skipped`."""
 
     images: np.ndarray
     files: list[LabelledFile]
     skipped: list[SkippedFile] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
 
 
 def load_images(
@@ -41,12 +44,15 @@ def load_images(
     limits: DecodeLimits = DecodeLimits(),
     progress: bool = True,
 ) -> LoadedImages:
-    """Decode and resize every file under `root` to size×size; keep file order, skip what cannot be read."""
+    """Decode and resize every file under `root` (an absolute path stays itself) to size×size, hashing the bytes as
+    they are read; keep file order, skip what cannot be read."""
     root = Path(root)
 
-    def load_one(item: LabelledFile) -> np.ndarray | SkippedFile:
+    def load_one(item: LabelledFile) -> tuple[np.ndarray, str] | SkippedFile:
+        path = str(root / item.path)
         try:
-            return resize_image(decode_file(root / item.path, limits=limits), size)
+            data, image = read_and_decode(path, limits=limits)
+            return resize_image(image, size), hashlib.sha256(data).hexdigest()
         except ImageDecodeError as exc:
             return SkippedFile(item.path, exc.cause)
 
@@ -54,7 +60,8 @@ def load_images(
         results = list(
             tqdm(pool.map(load_one, files), total=len(files), desc="decode", unit="img", disable=not progress)
         )
-    kept = [(item, result) for item, result in zip(files, results) if isinstance(result, np.ndarray)]
-    images = np.stack([image for _, image in kept]) if kept else np.empty((0, size, size, 3), np.uint8)
+    kept = [(item, result) for item, result in zip(files, results) if not isinstance(result, SkippedFile)]
+    images = np.stack([image for _, (image, _) in kept]) if kept else np.empty((0, size, size, 3), np.uint8)
     skipped = [result for result in results if isinstance(result, SkippedFile)]
-    return LoadedImages(images=images, files=[item for item, _ in kept], skipped=skipped)
+    return LoadedImages(images=images, files=[item for item, _ in kept], skipped=skipped,
+                        digests=[digest for _, (_, digest) in kept])

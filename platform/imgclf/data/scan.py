@@ -24,12 +24,13 @@ def is_image_name(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
-def scan_folder(root: str | Path) -> tuple[list[str], list[LabelledFile]]:
+def scan_folder(root: str | Path, *, min_classes: int = 2) -> tuple[list[str], list[LabelledFile]]:
     """Return (classes, files) for `root`: class = first-level folder, files found recursively, sorted.
 
     A root whose folders are all split names (`train/`, `val/`, `test/` ...) holding class folders, as datasets
     are often published, is read as one pool: class = the folder below the split folder (the run splits the
-    pool itself). Raises DatasetError for a missing folder, fewer than two classes, or a class with no images.
+    pool itself). Raises DatasetError for a missing folder, fewer than `min_classes` classes (a root of
+    corrections may hold one), or a class with no images.
     """
     root = Path(root)
     if not root.is_dir():
@@ -37,9 +38,10 @@ def scan_folder(root: str | Path) -> tuple[list[str], list[LabelledFile]]:
     splits = subfolders(root)
     parents = [root / split for split in splits] if splits and set(splits) <= SPLIT_FOLDERS else [root]
     classes = sorted({label for parent in parents for label in subfolders(parent)})
-    if len(classes) < 2:
+    if len(classes) < min_classes:
         raise DatasetError(
-            f"data folder {root} must hold at least 2 class folders (one folder per class); found {len(classes)}"
+            f"data folder {root} must hold at least {min_classes} class folder{'s' if min_classes > 1 else ''} "
+            f"(one folder per class); found {len(classes)}"
         )
     files: list[LabelledFile] = []
     for label in classes:

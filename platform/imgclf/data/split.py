@@ -8,7 +8,7 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -80,6 +80,13 @@ class Manifest:
 
 def stratified_split(files: Iterable[LabelledFile], classes: Sequence[str], settings: SplitSettings) -> Manifest:
     """Split each class on its own so every split keeps the class proportions; same seed, same split."""
+    return split_keeping(files, classes, settings, {})
+
+
+def split_keeping(files: Iterable[LabelledFile], classes: Sequence[str], settings: SplitSettings,
+                  kept: Mapping[str, str]) -> Manifest:
+    """The files whose path `kept` names keep that split (a previous version's); the others are split each class
+    on its own, so the splits keep the class proportions: same seed, same split. Every class needs a file."""
     by_class: dict[str, list[str]] = defaultdict(list)
     for item in files:
         if item.label not in classes:
@@ -88,9 +95,12 @@ def stratified_split(files: Iterable[LabelledFile], classes: Sequence[str], sett
     rng = np.random.default_rng(settings.seed)
     rows: list[ManifestRow] = []
     for label in classes:
-        paths = sorted(by_class.get(label, []))
-        if not paths:
+        if not by_class.get(label):
             raise DatasetError(f"class {label!r} has no readable images")
+        rows += [ManifestRow(path, label, kept[path]) for path in by_class[label] if path in kept]
+        paths = sorted(path for path in by_class[label] if path not in kept)
+        if not paths:
+            continue
         order = rng.permutation(len(paths))
         n_test, n_val = split_sizes(len(paths), settings)
         for rank, index in enumerate(order):

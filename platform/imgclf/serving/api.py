@@ -29,4 +29,9 @@ class ApiIngress:
         return build_http_app(self.service, self.examples_dir)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
-        self.service.config = ApiConfig.from_mapping(user_config)
+        self.service.configure(ApiConfig.from_mapping(user_config))
+
+    def __del__(self) -> None:
+        """Serve's graceful shutdown: the request log writes what waits (nothing to do if __init__ failed)."""
+        if hasattr(self, "service"):
+            self.service.close()

@@ -61,6 +61,12 @@ class UnsupportedMedia(ServiceError):
     status, default_code = 415, "unsupported_media_type"
 
 
+class TooManyRequests(ServiceError):
+    """More requests of one kind than allowed in a short time: the client may try again later."""
+
+    status, default_code = 429, "too_many_requests"
+
+
 class Unavailable(ServiceError):
     """Overloaded, a replica gone or no model loaded yet: the client may try again after Retry-After."""
 

@@ -44,8 +44,8 @@ def build_http_app(service: ClassifyService, examples_dir: str | None = None) ->
     api = build_api(service)
     backend = PageBackend(service)
     page = build_page(backend.classify, backend.describe, explain=backend.explain, compare=backend.compare,
-                      models=backend.model_names, examples=example_images(examples_dir),
-                      top_k=service.config.default_top_k)
+                      models=backend.model_names, correct=backend.correct, offer_corrections=backend.corrections_on,
+                      examples=example_images(examples_dir), top_k=service.config.default_top_k)
     password = service.config.ui_password
     return gr.mount_gradio_app(api, page, path=UI_PATH, auth=[(UI_USER, password)] if password else None)
 
@@ -128,6 +128,15 @@ def refusal_for(path: str, authorization: str, config: ApiConfig) -> ServiceErro
     return Unauthorized("this API wants `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"})
 
 
+ANSWERED_BY_HEADERS = {v1.MODEL_HEADER.lower().encode(): "name", v1.VERSION_HEADER.lower().encode(): "version"}
+
+
+def answering_version(headers: Any) -> dict[str, str]:
+    """{name, version} of the model that answered, from a response's headers (none for other answers)."""
+    return {ANSWERED_BY_HEADERS[key.lower()]: value.decode("latin-1") for key, value in headers
+            if key.lower() in ANSWERED_BY_HEADERS}
+
+
 class Guard:
     """Pure ASGI middleware (no per-request task or body copy): refuse requests without the configured token
     (401), and record every answer's latency and status under its route's template."""
@@ -141,12 +150,12 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, route, status = time.perf_counter(), route_label(self.routes, scope), 500
+        started, route, status, answered_by = time.perf_counter(), route_label(self.routes, scope), 500, {}
 
         async def send_and_note(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered_by
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered_by = message["status"], answering_version(message.get("headers", ()))
             await send(message)
 
         try:
@@ -158,4 +167,4 @@ class Guard:
             else:
                 await self.app(scope, receive, send_and_note)
         finally:  # an unexpected exception is answered 500 outside this middleware: counted as one here
-            api_metrics().record(route, status, time.perf_counter() - started)
+            api_metrics().record(route, status, time.perf_counter() - started, **answered_by)

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import json
 import struct
+import time
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from imgclf import __version__
 from imgclf.models.prediction import Prediction, ranking
 from imgclf.serving.errors import BadRequest, ServiceError, TooLarge
+from imgclf.serving.request_log import REQUEST_ID_HEADER, request_id
 from imgclf.serving.service import ClassifyService
 from imgclf.serving.uploads import read_limited_body
 
@@ -110,16 +112,23 @@ def add_protocol_routes(api: FastAPI, service: ClassifyService) -> None:
 
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         """Classify the images of the IMAGE input; answer the requested outputs (all of them by default)."""
+        started = time.time()
         described = await service.model(name, version)
         config = service.config
         body = await read_limited_body(request, config.max_infer_body_bytes)
         header, binary = split_body(body, request.headers.get(HEADER_LENGTH))
         images = input_images(header, binary, config.max_images_per_request, config.max_body_bytes)
         specs = requested_outputs(header, len(described["labels"]))  # refused before any image is classified
-        prepared = await asyncio.gather(*(prepare(index, data, name) for index, data in enumerate(images)))
-        predictions = await asyncio.gather(*(service.classify(image, 1, name) for image in prepared))
+        reference = f"{name}:{version}" if version is not None else name  # a version in the path pins it
+        prepared = await asyncio.gather(*(prepare(index, data, reference) for index, data in enumerate(images)))
+        first = await service.classify(prepared[0], 1, reference)  # the version answering (a canary's, maybe) ...
+        pinned = f"{first.model_name}:{first.model_version}"  # ... answers every image of the request
+        predictions = [first, *await asyncio.gather(*(service.classify(image, 1, pinned) for image in prepared[1:]))]
         if predictions[0].model_version != described["version"]:  # a new version was deployed meanwhile
             described = await service.model(name, predictions[0].model_version)
+        identity = request_id(request.headers.get(REQUEST_ID_HEADER))  # one request log row per image under it
+        for data, prediction in zip(images, predictions):
+            service.log_request(identity, data, prediction, request.scope["route"].path, started)
         outputs = [output_tensor(spec, predictions, described["labels"]) for spec in specs]
         answer = {"model_name": predictions[0].model_name, "model_version": predictions[0].model_version,
                   **({"id": header.id} if header.id is not None else {})}

@@ -16,6 +16,7 @@ import yaml
 from imgclf.errors import ConfigError
 
 READY_TIMEOUT_S = 300.0
+DEFAULT_DASHBOARD = "http://127.0.0.1:8265"
 
 
 def read_serve_config(path: str | Path) -> dict[str, Any]:
@@ -37,7 +38,8 @@ def deployment(config: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def with_overrides(config: dict[str, Any], *, model: str | list[str] | None = None, registry: str | None = None,
-                   host: str | None = None, port: int | None = None, examples_dir: str | None = None) -> dict[str, Any]:
+                   host: str | None = None, port: int | None = None, examples_dir: str | None = None,
+                   canary: dict[str, Any] | None = None, api: dict[str, Any] | None = None) -> dict[str, Any]:
     """A copy of the config with the given values replaced (None keeps the config's value)."""
     config = copy.deepcopy(config)
     http = config.setdefault("http_options", {})
@@ -50,6 +52,10 @@ def with_overrides(config: dict[str, Any], *, model: str | list[str] | None = No
         user_config["model"] = model
     if registry is not None:
         user_config["registry"] = registry
+    if canary is not None:
+        user_config["canary"] = canary
+    if api:
+        deployment(config, "Api").setdefault("user_config", {}).update(api)
     if examples_dir is not None:
         config["applications"][0].setdefault("args", {})["examples_dir"] = examples_dir
     return config
@@ -87,3 +93,38 @@ def wait_until_ready(url: str, *, version: str | None = None, timeout_s: float =
             last = str(getattr(exc, "reason", exc))
         time.sleep(0.5)
     raise TimeoutError(f"{url}/readyz was not ready within {timeout_s:.0f} s ({last}); see `serve status`")
+
+
+def running_config(dashboard_url: str) -> dict[str, Any]:
+    """The Serve config the cluster runs now (serve_config.yaml's shape), from its dashboard."""
+    from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
+
+    details = ServeSubmissionClient(dashboard_url).get_serve_details()
+    applications = [app["deployed_app_config"] for app in (details.get("applications") or {}).values()
+                    if app.get("deployed_app_config")]
+    if not applications:
+        raise ConfigError(f"the cluster at {dashboard_url} runs no application deployed from a Serve config")
+    return {"proxy_location": details.get("proxy_location"), "http_options": details.get("http_options") or {},
+            "applications": applications}
+
+
+def redeploy_running(dashboard_url: str, config: dict[str, Any], application: str,
+                     timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Deploy `config` over the running one (a changed user_config reconfigures the replicas in place) and wait
+    until `application` runs it."""
+    from ray.dashboard.modules.serve.sdk import ServeSubmissionClient
+
+    client = ServeSubmissionClient(dashboard_url)
+    client.deploy_applications(config)
+    deadline, status = time.monotonic() + timeout_s, "unknown"
+    time.sleep(0.5)  # the controller takes the new config before it reports on it
+    while time.monotonic() < deadline:
+        app = (client.get_serve_details().get("applications") or {}).get(application) or {}
+        status = app.get("status", "unknown")
+        deployments = (app.get("deployments") or {}).values()
+        if status == "RUNNING" and all(d.get("status") == "HEALTHY" for d in deployments):
+            return
+        if status == "DEPLOY_FAILED":
+            raise ConfigError(f"{application} failed to deploy: {app.get('message', '')}".strip())
+        time.sleep(0.5)
+    raise TimeoutError(f"{application} did not run the new config within {timeout_s:.0f} s (status {status})")

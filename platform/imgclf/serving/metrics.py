@@ -12,18 +12,22 @@ LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 
 
 
 class ApiMetrics:
+    """Latency and answers by route, and by the model and version that answered (empty when none did)."""
+
     def __init__(self) -> None:
         self.latency = metrics.Histogram(
             "imgclf_classify_latency_seconds", description="End-to-end request latency in the API ingress.",
-            boundaries=LATENCY_BUCKETS, tag_keys=("route",),
+            boundaries=LATENCY_BUCKETS, tag_keys=("route", "name", "version"),
         )
         self.requests = metrics.Counter(
-            "imgclf_requests", description="Requests answered, by route and HTTP status.", tag_keys=("route", "status"),
+            "imgclf_requests", description="Requests answered, by route, HTTP status and the version that answered.",
+            tag_keys=("route", "status", "name", "version"),
         )
 
-    def record(self, route: str, status: int, seconds: float) -> None:
-        self.latency.observe(seconds, tags={"route": route})
-        self.requests.inc(tags={"route": route, "status": str(status)})
+    def record(self, route: str, status: int, seconds: float, name: str = "", version: str = "") -> None:
+        answered_by = {"name": name, "version": version}
+        self.latency.observe(seconds, tags={"route": route, **answered_by})
+        self.requests.inc(tags={"route": route, "status": str(status), **answered_by})
 
 
 @cache

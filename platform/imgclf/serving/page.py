@@ -1,9 +1,11 @@
-"""What the Gradio page calls: the classify service the HTTP routes use, its errors said as toasts."""
+"""What the Gradio page calls: the classify service the HTTP routes use, its errors said as toasts, and the store of
+the corrections people make on it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,13 +14,18 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from gradio_app.components import markdown_text
+from gradio_app.components import Answer, markdown_text
 from imgclf.data.scan import is_image_name
+from imgclf.errors import ConfigError
 from imgclf.explanations.explanation import Explanation
 from imgclf.models.prediction import Prediction
+from imgclf.serving.corrections import CorrectionStore
 from imgclf.serving.errors import ServiceError, Unavailable
+from imgclf.serving.request_log import request_id
 from imgclf.serving.service import ClassifyService
+from imgclf.storage import absolute
 
+PAGE_ROUTE = "/ui"  # the route of the page's classifications in the request log
 MAX_EXAMPLES = 10
 COMPARE_TOP_K = 3
 COMPARE_COLUMNS = ("Model", "Kind", f"Top {COMPARE_TOP_K} on this image", "Test accuracy", "Precision (macro)",
@@ -41,23 +48,58 @@ def example_images(folder: str | None, limit: int = MAX_EXAMPLES) -> list[str]:
 
 
 class PageBackend:
-    """The page's classify, explain, compare and describe functions: coroutines Gradio awaits on the app's event loop,
-    going through the same classify service (decode, resize, replica retries) as the HTTP routes."""
+    """The page's classify, explain, compare, describe and correct functions: coroutines Gradio awaits on the app's
+    event loop, going through the same classify service (decode, resize, replica retries) as the HTTP routes."""
 
     def __init__(self, service: ClassifyService) -> None:
         self.service = service
+        self.store: CorrectionStore | None = None  # made for the configured feedback_dir when a correction comes
 
-    async def classify(self, path: str | None, model: str | None = None) -> dict[str, float]:
-        """The scores of `model` (default: the first served) for the uploaded file."""
-        image = await self.decoded(path)
+    async def classify(self, path: str | None, model: str | None = None) -> Answer:
+        """The scores of `model` (default: the first served) for the uploaded file, with the model and version that
+        answered (a canary's, when it did) and its labels."""
+        started = time.time()
+        data = await self.read(path)
+        image = await self.decode(data, path)
         prediction = await self.predict(image, self.service.config.max_top_k, model or None)
-        return prediction.scores()
+        self.service.log_request(request_id(), data, prediction, PAGE_ROUTE, started)
+        summary = self.service.catalogue.find(prediction.model_name, prediction.model_version)
+        labels = tuple(summary["labels"]) if summary else tuple(sorted(prediction.scores()))
+        return Answer(prediction.scores(), prediction.model_name, prediction.model_version, labels)
+
+    def corrections_on(self) -> bool:
+        """Whether corrections are configured now (feedback_dir, or $IMGCLF_FEEDBACK_DIR)."""
+        return bool(self.service.config.feedback_dir)
+
+    async def correct(self, path: str, answer: Answer, label: str, who: str) -> None:
+        """Store the uploaded file as an image of `label`, against `answer` (the one the page showed)."""
+        store = self.corrections()
+        data = await asyncio.to_thread(Path(path).read_bytes)
+        with correction_refused():
+            await asyncio.to_thread(store.save, data, label=label, labels=answer.labels, who=who,
+                                    model=answer.model or "", model_version=answer.version or "",
+                                    predicted=answer.label)
+
+    def corrections(self) -> CorrectionStore:
+        """The store of the configured folder and rate (kept while they stay the same, with its rate window)."""
+        config = self.service.config
+        if not config.feedback_dir:
+            raise gr.Error("Corrections are off on this server.")
+        store = self.store
+        if store is None or (store.folder, store.per_minute) != (Path(absolute(config.feedback_dir)),
+                                                                 config.corrections_per_minute):
+            try:
+                store = self.store = CorrectionStore(config.feedback_dir, config.corrections_per_minute,
+                                                     decode=self.service.decode)
+            except ConfigError as exc:
+                raise gr.Error(f"Corrections cannot be saved here: {exc}.") from exc
+        return store
 
     async def model_names(self) -> list[str]:
         """The served models' names, the default first (the Classify tab's Model menu), from the service's catalogue
         (summaries, not every model's metrics)."""
         with said_on_page():
-            return [model["name"] for model in (await self.service.refresh()).models]
+            return list(dict.fromkeys(model["name"] for model in (await self.service.refresh()).models))  # a canary once
 
     async def explain(self, path: str | None, model: str | None = None) -> tuple[np.ndarray, Explanation]:
         """The uploaded file as decoded and why `model` (default: the first served) answers what it does for it."""
@@ -68,20 +110,27 @@ class PageBackend:
     async def compare(self, path: str | None, reasons: bool = False) -> str:
         """A Markdown table: every served model's top 3 for the uploaded file (decoded once) beside its test accuracy,
         precision, recall and milliseconds per image (from its metrics.json), the default model first; with
-        `reasons`, each model's explanation summary in a last column."""
+        `reasons`, each model's explanation summary in a last column. A canary is a row of its own: each row asks
+        its version by name:version."""
         image = await self.decoded(path)
         with said_on_page():
             served = await self.service.models()
-        names = [model["name"] for model in served]
+        names = [f"{model['name']}:{model['version']}" for model in served]
         predictions = await asyncio.gather(*(self.predict(image, COMPARE_TOP_K, name) for name in names))
         summaries = await asyncio.gather(*(self.reason(image, name) for name in names)) if reasons else None
         return comparison_table(served, predictions, summaries)
 
     async def decoded(self, path: str | None, done: str = "classified") -> np.ndarray:
         """The uploaded file read and decoded as the API decodes a body (`done`: what cannot be done if it fails)."""
+        return await self.decode(await self.read(path), path, done)
+
+    @staticmethod
+    async def read(path: str | None) -> bytes:
         if not path:
             raise gr.Error("Choose an image first.")
-        data = await asyncio.to_thread(Path(path).read_bytes)
+        return await asyncio.to_thread(Path(path).read_bytes)
+
+    async def decode(self, data: bytes, path: str, done: str = "classified") -> np.ndarray:
         with said_on_page(done):
             return await asyncio.to_thread(self.service.decode, data, Path(path).name)
 
@@ -123,6 +172,15 @@ def said_on_page(done: str = "classified") -> Iterator[None]:
         if isinstance(exc, Unavailable):  # overloaded, or no replica answers: say so, keep serving
             raise gr.Error(f"The model is busy or restarting ({exc.code}); try again in a moment.") from exc
         raise gr.Error(f"That file cannot be {done}: {exc.message}.") from exc
+
+
+@contextmanager
+def correction_refused() -> Iterator[None]:
+    """A refused correction (too many, not an image, a label the model lacks) as a toast; nothing was saved."""
+    try:
+        yield
+    except ServiceError as exc:
+        raise gr.Error(f"The correction was not saved: {exc.message}.") from exc
 
 
 def comparison_table(served: list[dict[str, Any]], predictions: list[Prediction],

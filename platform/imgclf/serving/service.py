@@ -30,6 +30,7 @@ from imgclf.serving.errors import (
     explanation_failure,
     unavailable,
 )
+from imgclf.serving.request_log import RequestLog
 from imgclf.serving.settings import ApiConfig
 
 LOG = logging.getLogger("imgclf.serving")
@@ -74,7 +75,10 @@ class Catalogue:
     models: tuple[dict[str, Any], ...] = ()
 
     def find(self, name: str | None, version: str | None = None) -> dict[str, Any] | None:
-        """The summary of `name` (None: the default) at `version` (None: any), or None when not listed."""
+        """The summary of `name` (None: the default; `name:version` pins a version) at `version` (None: any), or
+        None when not listed."""
+        if name is not None and version is None and ":" in name:
+            name, version = name.split(":", 1)
         candidates = self.models[:1] if name is None else [m for m in self.models if m["name"] == name]
         return next((model for model in candidates if version in (None, model["version"])), None)
 
@@ -87,10 +91,34 @@ class ClassifyService:
 
     def __init__(self, classifier: Classifier, config: ApiConfig) -> None:
         self.classifier = classifier
-        self.config = config
         # The one cache of facts about the Classifier: refreshed when a name or version misses, or a new version
         # answers (a reconfigure deployed one).
         self.catalogue = Catalogue()
+        self.request_log: RequestLog | None = None  # the sampled requests kept on disk (ApiConfig.request_log)
+        self.configure(config)
+
+    def configure(self, config: ApiConfig) -> None:
+        """Answer under `config` from now on; a changed request log replaces the old one (whose rows still waiting
+        are written by its own thread), the same one keeps going."""
+        self.config = config
+        current = self.request_log.config if self.request_log else None
+        if config.request_log != current:
+            replaced = self.request_log
+            self.request_log = RequestLog(config.request_log) if config.request_log else None
+            if replaced:
+                replaced.close(timeout_s=0)
+
+    def close(self) -> None:
+        """Write the request log's waiting rows and stop it (the replica is shutting down)."""
+        if self.request_log:
+            self.request_log.close()
+            self.request_log = None
+
+    def log_request(self, request_id: str, data: bytes, prediction: Prediction, route: str, started: float) -> None:
+        """Hand an answered classification to the request log (no-op when it is off); `data`: the upload as sent,
+        `started`: time.time() when the request began. Costs microseconds and never raises."""
+        if self.request_log:
+            self.request_log.record(request_id, data, prediction, route, started)
 
     def decode(self, data: bytes, source: str) -> np.ndarray:
         """Bytes → RGB array, with the one decode function under this service's limits."""

@@ -11,6 +11,23 @@ from imgclf.config import default_registry
 from imgclf.errors import ConfigError, ModelNotFoundError
 
 MODEL_PATTERN_SUFFIX = "*"
+FEEDBACK_DIR_ENV = "IMGCLF_FEEDBACK_DIR"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CanaryConfig:
+    """A second version of the default model answering `weight` percent of its requests (the rest: the stable one)."""
+
+    version: str  # a concrete version or an alias of the default model's name
+    weight: float = 10.0  # percent of the default model's requests, 0-100
+
+    def __post_init__(self) -> None:
+        if isinstance(self.version, int) and not isinstance(self.version, bool):
+            object.__setattr__(self, "version", str(self.version))
+        if not isinstance(self.version, str) or not self.version or ":" in self.version:
+            raise ConfigError(f"canary.version must be a version (3) or an alias of the default model; "
+                              f"got {self.version!r}")
+        check_number_range("canary.weight", self.weight, 0, 100, " of percent")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +47,7 @@ class ClassifierConfig:
     # 0: a batch is whatever queued while the previous one ran, so a lone request never waits for company
     batch_wait_timeout_s: float = 0.0
     explanations: bool = True  # POST /v1/explain answers (each kind's reason, computed only when asked for)
+    canary: CanaryConfig | None = None  # another version of the default model taking a share of its requests
 
     def __post_init__(self) -> None:
         references = self.references
@@ -76,6 +94,27 @@ SECRETS_ENV = {"api_token": API_TOKEN_ENV, "ui_password": UI_PASSWORD_ENV}  # fr
 
 
 @dataclass(frozen=True, kw_only=True)
+class RequestLogConfig:
+    """The request log: a sampled share of classify requests kept as Parquet plus the images, off the request path."""
+
+    folder: str  # a local folder, created when missing
+    sample: float = 0.1  # share of classify requests logged, 0-1 (chosen by the request id, so reproducible)
+    max_bytes: int = 2**30  # the folder's size budget: the oldest files go first beyond it
+    flush_s: float = 2.0  # rows wait at most this long in memory before a Parquet file is written
+    max_pending: int = 4096  # rows waiting to be written; beyond it (a stalled disk) new rows are dropped and counted
+    max_pending_bytes: int = 256 * 2**20  # and their images' bytes waiting in memory, at most
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.folder, str) or not self.folder:
+            raise ConfigError(f"request_log.folder must be a folder path; got {self.folder!r}")
+        check_number_range("request_log.sample", self.sample, 0, 1)
+        check_int_range("request_log.max_bytes", self.max_bytes, 2**20, 2**50)
+        check_number_range("request_log.flush_s", self.flush_s, 0.01, 3600, " of seconds")
+        check_int_range("request_log.max_pending", self.max_pending, 1, 10**7)
+        check_int_range("request_log.max_pending_bytes", self.max_pending_bytes, 2**20, 2**40)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApiConfig:
     """The API ingress deployment's user_config (request limits and answers) and the secrets that guard it,
     which come from the replica's environment, never from user_config, and stay out of repr."""
@@ -92,6 +131,10 @@ class ApiConfig:
     # the client gets 503 overloaded (0: at once).
     overload_wait_s: float = 1.0
     max_images_per_request: int = 32  # images one Open Inference Protocol request may carry
+    request_log: RequestLogConfig | None = None  # off unless configured
+    # Where the page's corrections go (folder per class + corrections.csv); None: $IMGCLF_FEEDBACK_DIR, else off.
+    feedback_dir: str | None = None
+    corrections_per_minute: int = 30  # corrections the page accepts per minute (per replica); beyond: refused
     api_token: str | None = field(default=None, repr=False)  # every route but the probes wants it as Bearer
     ui_password: str | None = field(default=None, repr=False)  # the page asks for it instead of the token
 
@@ -104,6 +147,7 @@ class ApiConfig:
         check_int_range("replica_retries", self.replica_retries, 0, 10)
         check_number_range("overload_wait_s", self.overload_wait_s, 0, 60, " of seconds")
         check_int_range("max_images_per_request", self.max_images_per_request, 1, 1024)
+        check_int_range("corrections_per_minute", self.corrections_per_minute, 1, 100_000)
 
     @property
     def max_infer_body_bytes(self) -> int:
@@ -122,6 +166,8 @@ class ApiConfig:
             raise ConfigError(f"Api user_config.{secrets[0]} is a secret: set ${SECRETS_ENV[secrets[0]]} in the "
                               "replica's environment (runtime_env env_vars or the pod) instead")
         from_env = {name: os.environ.get(variable) or None for name, variable in SECRETS_ENV.items()}
+        if values.get("feedback_dir") is None:
+            from_env["feedback_dir"] = os.environ.get(FEEDBACK_DIR_ENV) or None
         return build_dataclass(cls, {**values, **from_env}, "Api user_config.")
 
 

@@ -9,17 +9,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from imgclf.models.prediction import Prediction
 from imgclf.serving.errors import BadRequest
+from imgclf.serving.request_log import REQUEST_ID_HEADER, request_id
 from imgclf.serving.service import ClassifyService
 from imgclf.serving.uploads import image_bytes
 
 PROBES = ("/healthz", "/readyz")
+MODEL_HEADER, VERSION_HEADER = "X-Model-Name", "X-Model-Version"
 IMAGE_BODY = {
     "requestBody": {
         "required": True,
@@ -70,6 +74,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def answered_by(prediction: Prediction) -> dict[str, str]:
+    """The response headers naming the model and the version that answered."""
+    return {MODEL_HEADER: prediction.model_name, VERSION_HEADER: prediction.model_version}
+
+
 def add_v1_routes(api: FastAPI, service: ClassifyService) -> None:
     """The `/v1` routes and the probes on `api`, answering through `service` (added to the app itself, not an
     included APIRouter, so the guard matches them by template)."""
@@ -81,13 +90,18 @@ def add_v1_routes(api: FastAPI, service: ClassifyService) -> None:
         model: str | None = Query(None, description="a served model's name (GET /v1/models); default: the first"),
     ) -> JSONResponse:
         """Classify one image: a multipart `file` part, or the image itself as the body."""
+        started = time.time()
         k = top_k or service.config.default_top_k
         if k > service.config.max_top_k:
             raise BadRequest(f"top_k must be at most {service.config.max_top_k}; got {k}")
         data = await image_bytes(request, service.config.max_body_bytes)
         image = await service.prepare_upload(data, "upload", model)
         prediction = await service.classify(image, k, model)
-        return JSONResponse(prediction.to_dict())  # already the Classification shape: no second validation
+        # Serve's proxy gives every request an X-Request-Id (the client's, else a new one) and echoes it in the answer
+        identity = request_id(request.headers.get(REQUEST_ID_HEADER))
+        service.log_request(identity, data, prediction, request.scope["route"].path, started)
+        # already the Classification shape: no second validation; the headers say which version answered (a canary)
+        return JSONResponse(prediction.to_dict(), headers=answered_by(prediction))
 
     @api.post("/v1/explain", openapi_extra=IMAGE_BODY,
               responses={code: ERROR_RESPONSES[code] for code in (400, 404, 413, 415, 503)})

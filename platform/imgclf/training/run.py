@@ -1,5 +1,6 @@
-"""One training run: prepare the data once, train the requested kinds with their trainers, evaluate, register,
-report.
+"""One training run: prepare the data once (from one or several roots, keeping the split of the version the run
+follows), train the requested kinds with their trainers, evaluate, register, compare each model with its previous
+version, report.
 
 Each model kind (models/kinds.py) names its trainer; the kinds naming the same one train together. The first
 trainer (in the kinds' order: VGG16's when it trains) runs in this thread, the others meanwhile in one background
@@ -27,6 +28,7 @@ from imgclf.models.card import read_card
 from imgclf.models.kinds import ModelKind, model_kind, model_kind_names, resolve_trainer
 from imgclf.registry import Registry
 from imgclf.training.job import TrainedModel, TrainingJob
+from imgclf.training.previous import compare_with_previous, latest_version, previous_split
 
 if TYPE_CHECKING:
     from imgclf.optimization.optimize import VariantOutcome
@@ -43,6 +45,9 @@ class RunResult:
 
     def table(self) -> str:
         lines = [comparison_table([model.score for model in self.models])]
+        compared = [line for model in self.models if model.comparison for line in model.comparison.lines()]
+        if compared:
+            lines += ["", "Against the previous versions:", *(f"- {line}" for line in compared)]
         if self.variants:
             lines += ["", "Compiled variants:", *(f"- {outcome.line()}" for outcome in self.variants)]
         return "\n".join(lines)
@@ -68,15 +73,15 @@ def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult
         from imgclf.models.vgg import imagenet_weights_path
 
         imagenet_weights_path()  # missing ImageNet weights fail here, in one line, before any work starts
+    registry = Registry(settings.registry)
     data = prepare_dataset(
-        settings.data_dir, image_size=settings.vgg.image_size, split=settings.split, limits=settings.limits,
-        progress=progress,
+        settings.data_dirs, image_size=settings.vgg.image_size, split=settings.split, limits=settings.limits,
+        previous=previous_split(registry, settings), progress=progress,
     )
     run_dir = settings.output_dir / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     run_dir.mkdir(parents=True)
     (run_dir / "data_report.json").write_text(json.dumps(data.report(), indent=2) + "\n")
     data.manifest.save(run_dir / "manifest.csv")
-    registry = Registry(settings.registry)
     result = RunResult(run_dir=run_dir, report_path=run_dir / "report.md")
     connect(settings.cluster.address, progress=progress)
     job = TrainingJob(settings, data, run_dir, progress)
@@ -87,6 +92,7 @@ def run_training(settings: TrainSettings, *, progress: bool = True) -> RunResult
         for future in later:
             result.models += future.result()
     compare_with_first(result.models, data.labels_of("test"))
+    compare_with_previous(registry, result.models, data)
     write_run_report(run_dir, result.report_path, result.models, data, registry=settings.registry,
                      cv_folds=settings.baselines.cv_folds)
     if settings.optimize.precisions:
@@ -115,6 +121,8 @@ def register(job: TrainingJob, registry: Registry, trained: TrainedModel) -> Reg
     model_kind(trained.card.kind).save(folder, trained.classifier, trained.card)
     write_evaluation(folder, name, evaluation)
     data.manifest.save(folder / "manifest.csv")
+    previous = latest_version(registry, name)
     version = registry.register(name, folder)
     LOG.info("registered %s:%s in %s", name, version, registry.root)
-    return RegisteredModel(name=name, version=version, score=score_of(name, evaluation), folder=folder)
+    return RegisteredModel(name=name, version=version, score=score_of(name, evaluation), folder=folder,
+                           previous=previous)

@@ -21,7 +21,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from imgclf.batch.schema import output_schema
+from imgclf.models.prediction_schema import output_schema
 from imgclf.batch.settings import ALLOWED_ROOTS_ENV
 from utils.cli import CliResult, run_cli
 from utils.digits_run import VGG_MODEL, TrainedRun

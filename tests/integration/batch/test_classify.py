@@ -16,7 +16,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from imgclf.batch.schema import output_schema
+from imgclf.models.prediction_schema import output_schema
 from utils.cli import run_cli
 from utils.datasets import hymenoptera
 from utils.digits_run import VGG_MODEL, TrainedRun

@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Iterator
 
 import httpx
 import psutil
@@ -24,6 +23,7 @@ import pytest
 import yaml
 
 from utils import serve_app  # not its `test_config` by name: pytest would collect it as a test
+from utils.classify_load import REQUEST_TIMEOUT_S, Kind, Load, Outcome, mixed, served, summary, wait_for
 from utils.digits_run import BAD_FILES, VGG_MODEL, TrainedRun
 from utils.images import truncated, with_declared_png_size
 from utils.ray_head import HeadNode, ray_head
@@ -33,7 +33,6 @@ from conftest import Scale, ScenarioResult, Scoreboard  # this folder's: pytest 
 
 pytestmark = pytest.mark.slow
 
-REQUEST_TIMEOUT_S = 60.0  # per request: an answer later than this counts as a timeout, not as answered
 APP_TIMEOUT_S = 420.0  # starting replicas imports TensorFlow on 2 shared cores
 MAX_ONGOING = 8  # per Classifier replica: the most requests one replica holds
 # Capacity back after a replica loss: from this long after the replacement is ready, this share of requests is 200.
@@ -168,19 +167,6 @@ def replica_rss(head: HeadNode) -> dict[str, int]:
 # --- load -------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Kind:
-    """A kind of classify request: its body and headers, and the status a bad one must get (None: a good one)."""
-
-    name: str
-    request: dict[str, Any]
-    expected: int | None = None
-
-    @property
-    def good(self) -> bool:
-        return self.expected is None
-
-
 def bad_kinds(digit: bytes) -> list[Kind]:
     png = {"content-type": "image/png"}
     return [
@@ -200,107 +186,6 @@ def good_kinds(digits: list[bytes]) -> list[Kind]:
     raw = [Kind(f"digit {i}", {"content": d, "headers": {"content-type": "image/png"}}) for i, d in enumerate(digits)]
     form = [Kind(f"digit form {i}", {"files": {"file": (f"{i}.png", d, "image/png")}}) for i, d in enumerate(digits[:3])]
     return raw + form
-
-
-@dataclass
-class Outcome:
-    kind: Kind
-    started: float
-    ended: float
-    status: int | None = None  # None: no HTTP answer (timeout or connection error)
-    error: str = ""  # the exception of an unanswered request
-    code: str = ""  # the JSON error code of a non-200 answer
-    retry_after: str | None = None
-
-    @property
-    def answered(self) -> bool:
-        return self.status is not None
-
-    @property
-    def overloaded(self) -> bool:
-        """503 with Retry-After: the promised answer under overload (or while a replica is replaced)."""
-        return self.status == 503 and bool(self.retry_after)
-
-    @property
-    def wrong(self) -> bool:
-        """An answer the API promises never to give for this kind of request."""
-        if self.status is None:
-            return True
-        if self.kind.good:
-            return self.status != 200 and not self.overloaded
-        return self.status != self.kind.expected
-
-
-@dataclass
-class Load:
-    """Concurrent clients, each sending one classify request after another (picked by `pick`) until stopped."""
-
-    url: str
-    clients: int
-    pick: Callable[[random.Random], Kind]
-    seed: int
-    outcomes: list[Outcome] = field(default_factory=list)
-    in_flight: int = 0
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def client(self, http: httpx.AsyncClient, number: int) -> None:
-        rng = random.Random(self.seed * 1000 + number)
-        while not self.stop.is_set():
-            kind = self.pick(rng)
-            outcome = Outcome(kind, time.monotonic(), 0.0)
-            self.in_flight += 1
-            try:
-                answer = await asyncio.wait_for(http.post(f"{self.url}/v1/classify", **kind.request),
-                                                REQUEST_TIMEOUT_S + 5)
-                outcome.status = answer.status_code
-                outcome.retry_after = answer.headers.get("retry-after")
-                if answer.status_code != 200:
-                    with contextlib.suppress(Exception):
-                        outcome.code = answer.json()["error"]["code"]
-            except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
-                outcome.error = repr(exc)[:200]
-            finally:
-                self.in_flight -= 1
-                outcome.ended = time.monotonic()
-                self.outcomes.append(outcome)
-
-    async def run(self, controller: Awaitable[Any]) -> Any:
-        """Load while `controller` runs; stop the clients when it ends, wait for their last answers; its result."""
-        limits = httpx.Limits(max_connections=self.clients, max_keepalive_connections=self.clients)
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits) as http:
-            clients = [asyncio.create_task(self.client(http, n)) for n in range(self.clients)]
-            try:
-                return await controller
-            finally:
-                self.stop.set()
-                await asyncio.gather(*clients)
-
-
-def mixed(goods: list[Kind], bads: list[Kind], bad_share: float = 0.4) -> Callable[[random.Random], Kind]:
-    return lambda rng: rng.choice(bads) if rng.random() < bad_share else rng.choice(goods)
-
-
-async def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
-    """Poll `condition` while the load goes on; whether it held before `timeout_s` passed."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-    return True
-
-
-def served(outcomes: list[Outcome]) -> int:
-    """Good requests answered 200."""
-    return sum(o.kind.good and o.status == 200 for o in outcomes)
-
-
-def summary(outcomes: list[Outcome]) -> str:
-    by_status: dict[str, int] = {}
-    for o in outcomes:
-        key = str(o.status) if o.answered else "no answer"
-        by_status[key] = by_status.get(key, 0) + 1
-    return ", ".join(f"{k}: {v}" for k, v in sorted(by_status.items()))
 
 
 # --- 1. load with good and bad uploads --------------------------------------------------------------------------

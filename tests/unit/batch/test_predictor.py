@@ -16,7 +16,7 @@ import pytest
 
 from imgclf.batch.inputs import ListedFile, files_table
 from imgclf.batch.predictor import BatchPredictor, PredictorSpec, loaded_line
-from imgclf.batch.schema import output_schema
+from imgclf.models.prediction_schema import output_schema
 from imgclf.config import BaselineSettings, DecodeLimits
 from imgclf.data.decode import decode_file
 from imgclf.models.artifact import load_classifier, save_estimator_artifact

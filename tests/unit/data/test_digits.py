@@ -62,3 +62,12 @@ def test_size_is_configurable(tmp_path):
 
     with Image.open(next(tmp_path.rglob("*.png"))) as image:
         assert image.size == (8, 8)
+
+
+def test_inverted_digits_are_the_same_digits_dark_on_light(digits_dir, tmp_path):
+    folder, _ = digits_dir
+    assert write_digits(tmp_path, inverted=True) == DIGIT_COUNT
+    for name in ("0/digit_0000.png", "7/digit_0007.png"):
+        plain, inverted = (np.asarray(Image.open(root / name)).astype(int) for root in (folder, tmp_path))
+        assert np.abs(plain + inverted - 255).max() <= 1  # the same digit (resizing rounds each once)
+        assert plain.mean() < 128 < inverted.mean()

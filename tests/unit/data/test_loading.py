@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,15 @@ def test_many_files_keep_their_order(tmp_path):
 
     assert [int(image[0, 0, 0]) for image in loaded.images] == shades
 
+
+
+def test_each_kept_file_has_the_sha256_of_its_bytes_and_an_absolute_path_reads_as_itself(folder, tmp_path_factory):
+    root, files = folder
+    elsewhere = write_image(tmp_path_factory.mktemp("elsewhere") / "hot" / "red.png", size=(10, 20), color=RED)
+
+    loaded = load_images(root, [*files, LabelledFile(elsewhere.as_posix(), "warm")], SIZE, progress=False)
+
+    assert len(loaded.digests) == len(loaded.files) == 4
+    for item, digest in zip(loaded.files, loaded.digests):
+        assert digest == hashlib.sha256((root / item.path).read_bytes()).hexdigest(), item.path
+    assert loaded.digests[-1] == loaded.digests[0]  # the same bytes in two places

@@ -37,8 +37,10 @@ def test_the_arguments_parse_with_the_imgclf_cli(filename: str, command: str) ->
     _, arguments = km.rayjob_command(K8S / filename)
     parsed = build_parser().parse_args([command, *arguments])
     assert parsed.command == command
-    for option in PATH_OPTIONS[command]:  # everything lives on the shared volume
-        assert str(getattr(parsed, option)).startswith(km.DATA_MOUNT + "/"), option
+    for option in PATH_OPTIONS[command]:  # everything lives on the shared volume (`--data` may be repeated)
+        values = getattr(parsed, option)
+        for value in values if isinstance(values, list) else [values]:
+            assert str(value).startswith(km.DATA_MOUNT + "/"), option
     assert parsed.registry == km.DATA_LAYOUT["registry"]
 
 
@@ -51,7 +53,7 @@ def test_train_batch_and_serving_agree_on_the_model_and_its_registry() -> None:
     classifier = next(d for d in serving["applications"][0]["deployments"] if d["name"] == "Classifier")
     assert f"{train.name}-vgg16" == batch.model == classifier["user_config"]["model"]
     assert train.registry == batch.registry == classifier["user_config"]["registry"]
-    assert str(train.data) == batch.input == serving["applications"][0]["args"]["examples_dir"]
+    assert [str(root) for root in train.data] == [batch.input] == [serving["applications"][0]["args"]["examples_dir"]]
     assert batch.resume  # a retry (backoffLimit) continues the output instead of refusing it
 
 
@@ -71,6 +73,6 @@ def test_rebased_arguments_are_the_same_run_on_a_local_folder(tmp_path: Path) ->
     local = km.rebase_paths(arguments, tmp_path)
     assert not any(word.startswith(km.DATA_MOUNT) for word in local)
     parsed = build_parser().parse_args(["train", *local])
-    assert parsed.data == tmp_path / "digits" and parsed.registry == str(tmp_path / "registry")
+    assert parsed.data == [tmp_path / "digits"] and parsed.registry == str(tmp_path / "registry")
     assert [w for w in local if not w.startswith(str(tmp_path))] == [
         w for w in arguments if not w.startswith(km.DATA_MOUNT)]

@@ -49,7 +49,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def loaded_names(registry: str, model: str | list[str]) -> list[str]:
-    return list(load_models(ClassifierConfig.from_mapping({"model": model, "registry": registry, "backend": "tensorflow"})))
+    return list(load_models(ClassifierConfig.from_mapping({"model": model, "registry": registry,
+                                                           "backend": "tensorflow"})).models)
 
 
 def test_a_patterns_vgg16_is_the_default_whatever_its_name(registry: str) -> None:

@@ -16,7 +16,7 @@ from imgclf.errors import ExplanationError, ModelNotServedError, UnknownClassErr
 from imgclf.explanations.explanation import NEIGHBOURS, Explanation, ExplanationParts, Neighbour
 from imgclf.models.prediction import Prediction
 from imgclf.serving.errors import BadRequest, ModelNotFound, Unavailable
-from imgclf.serving.service import ClassifyService, HandleClassifier
+from imgclf.serving.service import Catalogue, ClassifyService, HandleClassifier
 from imgclf.serving.settings import ApiConfig
 
 LABELS = ["cat", "dog"]
@@ -145,3 +145,9 @@ def test_an_explanation_whose_replica_died_is_asked_again() -> None:
     explained = asyncio.run(service(handle).explain(np.zeros((8, 8, 3), np.uint8)))
     assert [n.reference for n in explained.parts.neighbours] == ["dog/0.png", "dog/1.png"]
     assert len(handle.explain.calls) == 2
+
+
+def test_the_catalogue_finds_a_pinned_version_by_name_colon_version() -> None:
+    catalogue = Catalogue(({**SUMMARY, "version": "1"}, {**SUMMARY, "version": "2", "input_size": 4}))
+    assert catalogue.find("pets:2")["input_size"] == 4 and catalogue.find("pets")["version"] == "1"
+    assert catalogue.find("pets:3") is None and catalogue.find("cats:1") is None

@@ -1,4 +1,4 @@
-"""The Parquet schema of batch classification output: one row per input file, stable column names."""
+"""The Parquet schema of predictions: one row per image, stable column names (the batch output and the request log)."""
 
 from __future__ import annotations
 

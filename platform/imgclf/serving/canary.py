@@ -1,0 +1,51 @@
+"""A canary: a second version of the default model answering a share of its requests, and the reconfiguration
+that moves the share (`imgclf serve promote` / `rollback`).
+
+Which version answers is drawn per request in the Classifier replica, so the share holds across replicas and
+batches; a request may also pin a version (`name:version`), which no weight overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any, Callable, TypeVar
+
+from imgclf.errors import ConfigError
+
+STABLE, CANARY = "stable", "canary"  # a served version's role
+PROMOTED, ROLLED_BACK = 100.0, 0.0  # the canary's weight after `promote` and after `rollback`
+Version = TypeVar("Version")
+
+
+def answering(stable: Version, canary: Version | None, weight: float,
+              draw: Callable[[], float] = random.random) -> Version:
+    """The version that answers one request: the canary with probability weight/100, else the stable one."""
+    return canary if canary is not None and draw() * 100 < weight else stable
+
+
+def traffic_percent(role: str, weight: float | None) -> float:
+    """The share of its model's requests a version with `role` gets under a canary of `weight` (None: no canary)."""
+    if weight is None:
+        return 100.0
+    return weight if role == CANARY else 100.0 - weight
+
+
+def with_canary_weight(config: dict[str, Any], weight: float, application: str | None = None) -> dict[str, Any]:
+    """A copy of a Serve config (serve_config.yaml's shape) whose application's Classifier canary has `weight`;
+    ConfigError when that Classifier has no canary to move."""
+    from imgclf.serving.settings import CanaryConfig
+
+    changed = copy.deepcopy(config)
+    apps = changed.get("applications") or []
+    app = next((a for a in apps if application in (None, a.get("name"))), None)
+    if app is None:
+        raise ConfigError(f"no application {application!r} is deployed; deployed: "
+                          f"{', '.join(str(a.get('name')) for a in apps) or 'none'}")
+    classifier = next((d for d in app.get("deployments", []) if d.get("name") == "Classifier"), None)
+    canary = ((classifier or {}).get("user_config") or {}).get("canary")
+    if not canary:
+        raise ConfigError(f"application {app.get('name')!r} serves no canary: set `canary: {{version: V, weight: W}}` "
+                          "in the Classifier's user_config first")
+    canary["weight"] = CanaryConfig(version=canary.get("version"), weight=weight).weight
+    return changed
