@@ -114,6 +114,13 @@ RUN_BY: dict[str, tuple[str, ...]] = {
     "imgclf jobs logs --address http://HEAD:8265 JOB_ID [--follow]": (JOBS,),
     "imgclf serve --registry .demo/registry --model 'digits-*'": (SERVE_COMMAND,),
     "imgclf serve promote --address http://127.0.0.1:8265": (CANARY_MOVES,),
+    "imgclf serve promote --address http://127.0.0.1:53985": (CANARY_MOVES,),
+    "imgclf train --data data/digits --models knn --features pixels --name digits": (RETRAIN,),
+    "imgclf train --data data/digits --data data/corrections --models knn --features pixels --name digits": (RETRAIN,),
+    "imgclf data digits data/paper --inverted": (
+        "tests/unit/data/test_digits.py::test_the_data_command_writes_inverted_digits",),
+    "for f in data/paper/*/digit_000*.png; do echo \"$f $(curl -s -F file=@$f "
+    "'http://127.0.0.1:8000/v1/classify?top_k=1')\"; done": (HTTP_CLASSIFY,),
     "imgclf serve rollback --address http://127.0.0.1:8265": (CANARY_MOVES,),
     "imgclf train --data data/digits --data /data/corrections --name digits": (RETRAIN,),
     "imgclf train --data data/digits --data /data/corrections --name digits --registry .demo/registry": (RETRAIN,),
@@ -150,6 +157,11 @@ NOT_RUNNABLE: dict[str, str] = {
                                                        "from a clean clone",
     "imgclf serve --model digits-vgg16:1 --canary 2 --canary-weight 10": "serves until Ctrl-C; test_canary_serving.py "
     "deploys the same user_config (`canary: {version, weight}`) and test_serve_command.py runs `imgclf serve`",
+    "imgclf serve --model digits-knn-pixels:1 --registry registry --feedback-dir data/corrections --request-log "
+    "requests --request-log-sample 1": "serves until Ctrl-C; test_serve_options.py checks the config these options "
+    "deploy, test_gradio_corrections.py and test_request_log_serving.py serve it",
+    "imgclf serve --model digits-knn-pixels:1 --registry registry --canary 2 --canary-weight 20": "serves until "
+    "Ctrl-C; test_serve_options.py checks the config these options deploy, test_canary_serving.py serves it",
     "make demo": "serves until Ctrl-C; its steps run in test_first_run_output.py (train, classify) and "
                  "test_serve_command.py (serve 'digits-*')",
     "make test": "the test suite itself (what CI runs)",

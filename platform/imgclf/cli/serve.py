@@ -104,9 +104,10 @@ def move_canary(args: argparse.Namespace) -> int:
     redeploy_running(args.address, config, args.app)
     app = next(app for app in config["applications"] if app["name"] == args.app)
     classifier = next(d for d in app["deployments"] if d["name"] == "Classifier")["user_config"]
-    canary = classifier["canary"]
-    print(f"{args.app}: the canary (version {canary['version']}) answers {canary['weight']:g}% of "
-          f"{classifier['model']}'s requests, the stable version {100 - canary['weight']:g}%")
+    canary, default = classifier["canary"], classifier["model"]
+    name = (default if isinstance(default, str) else default[0]).split(":")[0]
+    print(f"{name}: the canary, version {canary['version']}, answers {canary['weight']:g}% of its requests, the stable "
+          f"version {100 - canary['weight']:g}%")
     return 0
 
 

@@ -71,3 +71,13 @@ def test_inverted_digits_are_the_same_digits_dark_on_light(digits_dir, tmp_path)
         plain, inverted = (np.asarray(Image.open(root / name)).astype(int) for root in (folder, tmp_path))
         assert np.abs(plain + inverted - 255).max() <= 1  # the same digit (resizing rounds each once)
         assert plain.mean() < 128 < inverted.mean()
+
+
+def test_the_data_command_writes_inverted_digits(digits_dir, tmp_path):
+    from utils.cli import run_cli
+
+    folder, _ = digits_dir
+    done = run_cli(["data", "digits", tmp_path / "paper", "--inverted"])
+    assert done.exit_code == 0 and done.stdout == f"wrote {DIGIT_COUNT} inverted digit images to {tmp_path / 'paper'}\n"
+    plain, inverted = (np.asarray(Image.open(root / "5/digit_0005.png")).astype(int) for root in (folder, tmp_path / "paper"))
+    assert np.abs(plain + inverted - 255).max() <= 1
