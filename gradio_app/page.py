@@ -53,18 +53,31 @@ def build_page(
     client's host); `offer_corrections`, checked on every page load, hides the panel while it says False."""
     with gr.Blocks(title=title) as page:
         gr.Markdown(f"# {title}")
-        model = gr.Markdown()
+        model = gr.Markdown(elem_id="model-description")
         with gr.Tab("Classify"):
             choice, panel = classify_tab(classify, explain, correct, examples, top_k, choose_model=models is not None)
         if compare is not None:
             with gr.Tab("Compare"):
                 compare_tab(compare, examples, reasons=explain is not None)
-        page.load(describe, outputs=model)
-        if models is not None:
-            page.load(model_menu(models), outputs=choice)
+        loaded: dict[Any, Callable[[], Any]] = {model: describe}
+        if choice is not None and models is not None:
+            loaded[choice] = model_menu(models)
         if panel is not None and offer_corrections is not None:
-            page.load(shown_when(offer_corrections), outputs=panel.group, api_visibility="private")
+            loaded[panel.group] = shown_when(offer_corrections)
+        page.load(on_load(loaded), outputs=list(loaded), api_visibility="private")
     return page
+
+
+def on_load(handlers: Mapping[Any, Callable[[], Any]]) -> Callable[[], Awaitable[dict[Any, Any]]]:
+    """The one page-load handler: each block filled with its handler's answer, the handlers run together. One event,
+    so the page is ready once it is answered (Gradio's client loses an event sent while the stream of one that just
+    finished is closing, and a page with several load events keeps closing streams while it opens)."""
+
+    async def load() -> dict[Any, Any]:
+        values = await asyncio.gather(*(resolved(handler()) for handler in handlers.values()))
+        return dict(zip(handlers, values))
+
+    return load
 
 
 async def resolved(value: T | Awaitable[T]) -> T:

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imgclf import __version__
 from imgclf.serving import inference_protocol, v1
+from imgclf.serving.answered_by import answering_version
 from imgclf.serving.errors import BadRequest, ServiceError, Unauthorized
 from imgclf.serving.metrics import api_metrics
 from imgclf.serving.service import ClassifyService
@@ -126,15 +127,6 @@ def refusal_for(path: str, authorization: str, config: ApiConfig) -> ServiceErro
     if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), config.api_token.encode()):
         return None
     return Unauthorized("this API wants `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"})
-
-
-ANSWERED_BY_HEADERS = {v1.MODEL_HEADER.lower().encode(): "name", v1.VERSION_HEADER.lower().encode(): "version"}
-
-
-def answering_version(headers: Any) -> dict[str, str]:
-    """{name, version} of the model that answered, from a response's headers (none for other answers)."""
-    return {ANSWERED_BY_HEADERS[key.lower()]: value.decode("latin-1") for key, value in headers
-            if key.lower() in ANSWERED_BY_HEADERS}
 
 
 class Guard:

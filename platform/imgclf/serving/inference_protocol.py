@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from imgclf import __version__
 from imgclf.models.prediction import Prediction, ranking
+from imgclf.serving.answered_by import answered_by
 from imgclf.serving.errors import BadRequest, ServiceError, TooLarge
 from imgclf.serving.request_log import REQUEST_ID_HEADER, request_id
 from imgclf.serving.service import ClassifyService
@@ -121,9 +122,7 @@ def add_protocol_routes(api: FastAPI, service: ClassifyService) -> None:
         specs = requested_outputs(header, len(described["labels"]))  # refused before any image is classified
         reference = f"{name}:{version}" if version is not None else name  # a version in the path pins it
         prepared = await asyncio.gather(*(prepare(index, data, reference) for index, data in enumerate(images)))
-        first = await service.classify(prepared[0], 1, reference)  # the version answering (a canary's, maybe) ...
-        pinned = f"{first.model_name}:{first.model_version}"  # ... answers every image of the request
-        predictions = [first, *await asyncio.gather(*(service.classify(image, 1, pinned) for image in prepared[1:]))]
+        predictions = await service.classify_all(list(prepared), 1, reference)  # one version answers them all
         if predictions[0].model_version != described["version"]:  # a new version was deployed meanwhile
             described = await service.model(name, predictions[0].model_version)
         identity = request_id(request.headers.get(REQUEST_ID_HEADER))  # one request log row per image under it
@@ -132,7 +131,7 @@ def add_protocol_routes(api: FastAPI, service: ClassifyService) -> None:
         outputs = [output_tensor(spec, predictions, described["labels"]) for spec in specs]
         answer = {"model_name": predictions[0].model_name, "model_version": predictions[0].model_version,
                   **({"id": header.id} if header.id is not None else {})}
-        return tensors_response(answer, outputs)
+        return tensors_response(answer, outputs, answered_by(predictions[0]))
 
     async def prepare(index: int, data: bytes, model: str) -> np.ndarray:
         """One image decoded and sized for `model` as `/v1` does it; a failure names the image by its index."""
@@ -262,8 +261,9 @@ def output_tensor(spec: RequestedOutput, predictions: list[Prediction], labels: 
     return {"name": spec.name, **tensor, "binary": bool(spec.parameters.get("binary_data", False))}
 
 
-def tensors_response(answer: dict[str, Any], outputs: list[dict[str, Any]]) -> Response:
-    """JSON, or the JSON header plus the binary section holding the outputs asked for in binary."""
+def tensors_response(answer: dict[str, Any], outputs: list[dict[str, Any]],
+                     headers: dict[str, str] | None = None) -> Response:
+    """JSON, or the JSON header plus the binary section holding the outputs asked for in binary; with `headers`."""
     sections, described = [], []
     for output in outputs:
         binary = output.pop("binary")
@@ -275,9 +275,9 @@ def tensors_response(answer: dict[str, Any], outputs: list[dict[str, Any]]) -> R
         described.append(output)
     header = json.dumps({**answer, "outputs": described}).encode()
     if not sections:
-        return Response(header, media_type=JSON_TYPE)
+        return Response(header, media_type=JSON_TYPE, headers=headers)
     return Response(header + b"".join(sections), media_type="application/octet-stream",
-                    headers={HEADER_LENGTH: str(len(header))})
+                    headers={**(headers or {}), HEADER_LENGTH: str(len(header))})
 
 
 def raw_bytes(output: dict[str, Any]) -> bytes:

@@ -266,6 +266,12 @@ class ClassifierReplica:
         """The image's Prediction by `model` (default: the first) with its top k."""
         return await self.classify_batch(image, k, self.served(model))
 
+    async def classify_all(self, images: list[np.ndarray], k: int, model: str | None = None) -> list[Prediction]:
+        """The images' Predictions by one version of `model`, drawn once (a canary answers all of a request's images
+        or none), each image joining the dynamic batches as `classify`'s do."""
+        chosen = self.served(model)
+        return list(await asyncio.gather(*(self.classify_batch(image, k, chosen) for image in images)))
+
     async def explain(self, image: np.ndarray, label: str | None = None, model: str | None = None) -> Explanation:
         """Why `model` (default: the first) answers what it does for the image, explained for `label` (default: the
         predicted one); computed alone, outside the classify batches."""

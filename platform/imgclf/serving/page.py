@@ -74,7 +74,7 @@ class PageBackend:
     async def correct(self, path: str, answer: Answer, label: str, who: str) -> None:
         """Store the uploaded file as an image of `label`, against `answer` (the one the page showed)."""
         store = self.corrections()
-        data = await asyncio.to_thread(Path(path).read_bytes)
+        data = await self.read(path)
         with correction_refused():
             await asyncio.to_thread(store.save, data, label=label, labels=answer.labels, who=who,
                                     model=answer.model or "", model_version=answer.version or "",

@@ -42,6 +42,8 @@ class Classifier(Protocol):
 
     async def classify(self, image: np.ndarray, k: int, model: str | None) -> Prediction: ...
 
+    async def classify_all(self, images: list[np.ndarray], k: int, model: str | None) -> list[Prediction]: ...
+
     async def explain(self, image: np.ndarray, label: str | None, model: str | None) -> Explanation: ...
 
     async def summaries(self) -> list[dict[str, Any]]: ...
@@ -57,6 +59,9 @@ class HandleClassifier:
 
     async def classify(self, image: np.ndarray, k: int, model: str | None) -> Prediction:
         return await self.handle.classify.remote(image, k, model)
+
+    async def classify_all(self, images: list[np.ndarray], k: int, model: str | None) -> list[Prediction]:
+        return await self.handle.classify_all.remote(images, k, model)
 
     async def explain(self, image: np.ndarray, label: str | None, model: str | None) -> Explanation:
         return await self.handle.explain.remote(image, label, model)
@@ -143,12 +148,23 @@ class ClassifyService:
     async def classify(self, image: np.ndarray, k: int, model: str | None = None) -> Prediction:
         """The Prediction of `model` (default: the first served) with its top `k`."""
         prediction: Prediction = await self.ask(self.classifier.classify, image, k, model)
+        await self.noticed(prediction)
+        return prediction
+
+    async def classify_all(self, images: list[np.ndarray], k: int, model: str | None = None) -> list[Prediction]:
+        """The Predictions of one version of `model` for all `images`: one call to a replica, which draws the
+        answering version (stable or canary) once for them."""
+        predictions: list[Prediction] = await self.ask(self.classifier.classify_all, images, k, model)
+        await self.noticed(predictions[0])
+        return predictions
+
+    async def noticed(self, prediction: Prediction) -> None:
+        """Refresh the catalogue when a version it does not list answered (a reconfigure deployed one)."""
         if self.catalogue.find(prediction.model_name, prediction.model_version) is None:
             try:
                 await self.refresh()
             except ServiceError as exc:  # the answer stands; the catalogue catches up on its next miss
                 LOG.info("the served models could not be listed after a new version answered (%s)", exc.code)
-        return prediction
 
     async def explain(self, image: np.ndarray, label: str | None = None, model: str | None = None) -> Explanation:
         """Why `model` (default: the first served) answers what it does for `image`, explained for `label` (default:

@@ -16,14 +16,13 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from imgclf.models.prediction import Prediction
+from imgclf.serving.answered_by import answered_by
 from imgclf.serving.errors import BadRequest
 from imgclf.serving.request_log import REQUEST_ID_HEADER, request_id
 from imgclf.serving.service import ClassifyService
 from imgclf.serving.uploads import image_bytes
 
 PROBES = ("/healthz", "/readyz")
-MODEL_HEADER, VERSION_HEADER = "X-Model-Name", "X-Model-Version"
 IMAGE_BODY = {
     "requestBody": {
         "required": True,
@@ -72,11 +71,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "body over the size limit", 415: "not an image content type or format", 503: "overloaded or no model",
     }.items()
 }
-
-
-def answered_by(prediction: Prediction) -> dict[str, str]:
-    """The response headers naming the model and the version that answered."""
-    return {MODEL_HEADER: prediction.model_name, VERSION_HEADER: prediction.model_version}
 
 
 def add_v1_routes(api: FastAPI, service: ClassifyService) -> None:

@@ -60,13 +60,14 @@ def browser() -> Iterator:
 
 @pytest.fixture
 def page(browser, served: ServeApp) -> Iterator:
-    """A fresh browser context's tab on the served app's page."""
-    from utils.page_browser import TIMEOUT_MS
+    """A fresh browser context's tab on the served app's page, once the page has settled."""
+    from utils.page_browser import TIMEOUT_MS, new_tab, settled
 
     context = browser.new_context()
     context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
+    tab = new_tab(context)
     tab.goto(f"{served.url}/ui/")
+    settled(tab)
     try:
         yield tab
     finally:

@@ -171,6 +171,7 @@ def infer(app: ServeApp, images: list[bytes], version: str | None = None) -> tup
             "outputs": [{"name": "PROBABILITIES"}]}
     answer = httpx.post(f"{app.url}{path}", json=body, timeout=60)
     assert answer.status_code == 200, answer.text
+    assert (answer.headers["x-model-name"], answer.headers["x-model-version"]) == (MODEL, answer.json()["model_version"])
     [probabilities] = answer.json()["outputs"]
     return answer.json()["model_version"], np.array(probabilities["data"]).reshape(probabilities["shape"])
 

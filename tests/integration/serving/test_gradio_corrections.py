@@ -20,7 +20,7 @@ from imgclf.serving.corrections import MANIFEST
 from imgclf.serving.http_app import UI_USER
 from imgclf.serving.settings import UI_PASSWORD_ENV
 from utils.digits_run import DIGIT_CLASSES, VGG_MODEL, TrainedRun
-from utils.page_browser import TIMEOUT_MS, expect, upload
+from utils.page_browser import TIMEOUT_MS, expect, new_tab, settled, upload
 from utils.serve_app import ServeApp, deployment, redeploy, serve_applications, serve_deploy, with_deployment_env
 
 pytestmark = pytest.mark.slow
@@ -166,12 +166,13 @@ def test_with_the_page_password_a_correction_needs_it_and_names_the_user(
     context = browser.new_context()
     context.set_default_timeout(TIMEOUT_MS)
     try:
-        tab = context.new_page()
+        tab = new_tab(context)
         tab.goto(f"{served.url}/ui/")
         expect(tab.get_by_role("button", name="Save correction")).to_have_count(0)  # the login form alone
         tab.get_by_label("username").fill(UI_USER)
         tab.get_by_label("password").fill(page_password)
         tab.get_by_role("button", name="Login").click()
+        settled(tab)
         _, _, right = classify_and_pick(tab, digit_of(trained_run, "2"))
         save(tab)
         expect(tab.locator("#correction-saved")).to_have_text(f"Saved as {right} · thank you")

@@ -13,7 +13,7 @@ from imgclf.registry import Registry
 from imgclf.serving.http_app import UI_USER
 from imgclf.serving.page import COMPARE_TOP_K
 from imgclf.serving.settings import UI_PASSWORD_ENV
-from utils.page_browser import TIMEOUT_MS, expect, upload
+from utils.page_browser import TIMEOUT_MS, expect, new_tab, settled, upload
 from utils.digits_run import SERVED_MODELS, VGG_MODEL, TrainedRun
 from utils.images import make_image_bytes, truncated
 from utils.serve_app import ServeApp, redeploy, with_deployment_env
@@ -171,7 +171,7 @@ def test_the_page_password_keeps_out_who_lacks_it_and_lets_in_who_has_it(browser
     context = browser.new_context()
     context.set_default_timeout(TIMEOUT_MS)
     try:
-        tab = context.new_page()
+        tab = new_tab(context)
         tab.goto(f"{served.url}/ui/")
         expect(tab.get_by_role("button", name="Login")).to_be_visible()
         expect(tab.get_by_role("button", name="Classify")).to_have_count(0)
@@ -180,6 +180,7 @@ def test_the_page_password_keeps_out_who_lacks_it_and_lets_in_who_has_it(browser
         expect(tab.get_by_role("button", name="Classify")).to_have_count(0)
         log_in(tab, page_password)
         expect(tab.get_by_text(f"{VGG_MODEL}:1")).to_be_visible()
+        settled(tab)
         upload(tab, image)
         classify(tab)
         expect(predicted(tab)).to_have_text(label)

@@ -17,6 +17,11 @@ def describe_stub() -> str:
     return "**digits-vgg16:3**"
 
 
+def loaders(page: gr.Blocks) -> list:
+    """The page's page-load handlers."""
+    return [fn for fn in page.fns.values() if any(event == "load" for _, event in fn.targets)]
+
+
 def test_page_wires_classify_between_image_and_label() -> None:
     page = build_page(classify_stub, describe_stub, title="digits", top_k=2)
     assert isinstance(page, gr.Blocks)
@@ -33,8 +38,9 @@ def test_page_wires_classify_between_image_and_label() -> None:
 def test_page_describes_the_model_on_load_and_offers_examples(tmp_path: Path) -> None:
     example = write_image(tmp_path / "seven.png")
     page = build_page(classify_stub, describe_stub, examples=[str(example)])
-    loaders = [fn for fn in page.fns.values() if fn.fn is describe_stub]
-    assert len(loaders) == 1 and isinstance(loaders[0].outputs[0], gr.Markdown)
+    [loader] = loaders(page)
+    [description] = [block for block in loader.outputs if isinstance(block, gr.Markdown)]
+    assert asyncio.run(loader.fn())[description] == describe_stub()
     datasets = [block for block in page.blocks.values() if isinstance(block, gr.Dataset)]
     assert len(datasets) == 1 and len(datasets[0].samples) == 1
 
@@ -71,8 +77,9 @@ def test_with_models_a_model_menu_passes_the_chosen_name_to_classify() -> None:
     [menu] = [block for block in page.blocks.values() if isinstance(block, gr.Dropdown)]
     [handler] = [fn for fn in page.fns.values() if fn.fn is classify_with_model_stub]
     assert [block._id for block in handler.inputs][1] == menu._id
-    [loader] = [fn for fn in page.fns.values() if fn.outputs and fn.outputs[0]._id == menu._id]
-    filled = asyncio.run(loader.fn())
+    [loader] = loaders(page)
+    assert [block._id for block in loader.outputs][1] == menu._id
+    filled = asyncio.run(loader.fn())[menu]
     assert filled.choices == [("digits-vgg16", "digits-vgg16"), ("digits-knn-pixels", "digits-knn-pixels")]
     assert filled.value == "digits-vgg16"
     assert not [block for block in build_page(classify_stub, describe_stub).blocks.values()

@@ -105,7 +105,7 @@ def test_the_api_of_classify_still_answers_the_label_alone_and_correct_takes_ima
     endpoints = page.get_api_info()["named_endpoints"]
     assert [value["component"] for value in endpoints["/classify"]["returns"]] == ["Label"]
     assert [value["component"] for value in endpoints["/correct"]["parameters"]] == ["Image", "Dropdown"]
-    assert set(endpoints) == {"/classify", "/correct", "/describe", "/menu"}
+    assert set(endpoints) == {"/classify", "/correct"}  # the page-load handler is private
 
 
 def test_an_answer_offers_its_models_labels_and_the_correction_names_the_version_that_answered(
@@ -159,10 +159,11 @@ def test_a_plain_scores_function_offers_its_own_labels_and_names_no_model(fakes:
 def test_offer_corrections_shows_or_hides_the_panel_on_every_load(fakes: FakeModels) -> None:
     switch = {"on": False}
     page = build_page(fakes.classify, fakes.describe, correct=fakes.correct, offer_corrections=lambda: switch["on"])
-    [load] = [fn for fn in page.fns.values() if fn.outputs and fn.outputs[0]._id == by_id(page, "correction")._id]
-    assert asyncio.run(load.fn())["visible"] is False
+    group = by_id(page, "correction")
+    load = handler(page, name="load")
+    assert asyncio.run(load.fn())[group]["visible"] is False
     switch["on"] = True
-    assert asyncio.run(load.fn())["visible"] is True
+    assert asyncio.run(load.fn())[group]["visible"] is True
 
 
 def test_without_correct_the_page_has_no_correction_controls(fakes: FakeModels) -> None:

@@ -75,6 +75,25 @@ def test_a_batch_of_two_versions_answers_each_with_its_own(registry: str) -> Non
     assert [f"{answer.model_version}:{answer.label}" for answer in answers] == ["2:light", "1:light", "2:light"]
 
 
+def test_the_images_of_one_request_are_answered_by_one_version(registry: str) -> None:
+    """classify_all (a `/v2` request's images) draws the version once: never a request answered by both."""
+    replica = replica_with(registry, canary={"version": 2, "weight": 50})
+    batch = type(replica).classify_batch.__wrapped__  # Serve's batching needs a running deployment
+
+    async def alone(image: np.ndarray, k: int, chosen: object) -> object:
+        return (await batch(replica, [image], [k], [chosen]))[0]
+
+    replica.classify_batch = alone
+    random.seed(3)
+
+    async def requests() -> list:
+        return await asyncio.gather(*(replica.classify_all([LIGHT] * 4, 1, None) for _ in range(30)))
+
+    answered = [{answer.model_version for answer in answers} for answers in asyncio.run(requests())]
+    assert all(len(versions) == 1 for versions in answered), answered
+    assert set.union(*answered) == {"1", "2"}  # both answer, each a whole request
+
+
 def test_both_versions_are_listed_with_their_role_and_share(registry: str) -> None:
     replica = replica_with(registry, canary={"version": 2, "weight": 25})
     listed = [(m["name"], m["version"], m["role"], m["traffic_percent"]) for m in replica.summaries()]

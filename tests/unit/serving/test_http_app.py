@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 
 from imgclf.explanations.explanation import GRAD_CAM, Explanation, ExplanationParts
 from imgclf.models.prediction import Prediction
+from imgclf.serving.answered_by import answering_version
 from imgclf.serving.http_app import OTHER_ROUTE, build_api, route_label
 from imgclf.serving.service import ClassifyService, HandleClassifier
 from imgclf.serving.settings import ApiConfig
@@ -50,6 +51,16 @@ def test_v1_and_v2_give_the_same_scores(client: TestClient) -> None:
     assert v2.status_code == 200, v2.text
     probabilities = next(o for o in v2.json()["outputs"] if o["name"] == "PROBABILITIES")["data"]
     assert {row["label"]: row["score"] for row in v1.json()["top_k"]} == dict(zip(SUMMARY["labels"], probabilities))
+
+
+def test_v1_and_v2_answers_name_the_version_that_answered_in_their_headers(client: TestClient) -> None:
+    """The headers a client reads, and the Api's request metrics are tagged with, on both protocols."""
+    v1 = client.post("/v1/classify", content=png(), headers={"content-type": "image/png"})
+    v2 = client.post("/v2/models/pets/infer", json={"inputs": [{"name": "IMAGE", "datatype": "BYTES", "shape": [2],
+                                                                "data": [base64.b64encode(png()).decode()] * 2}]})
+    for answer in (v1, v2):
+        assert answer.status_code == 200, answer.text
+        assert answering_version(answer.headers.raw) == {"name": "pets", "version": "2"}
 
 
 @pytest.mark.parametrize("path, body, status, v1_code", [

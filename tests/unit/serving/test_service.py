@@ -39,9 +39,22 @@ class Method:
         return outcome
 
 
+class EachOf(Method):
+    """classify_all: `classify` of each image in turn (the calls recorded by `classify`), the version drawn once."""
+
+    def __init__(self, classify: Method) -> None:
+        super().__init__()
+        self.classify = classify
+
+    async def remote(self, images: list[np.ndarray], k: int, model: str | None) -> list[Prediction]:
+        self.calls.append((images, k, model))
+        return [await self.classify.remote(image, k, model) for image in images]
+
+
 class Handle:
     def __init__(self, classify: Method, summaries: Method | None = None, explain: Method | None = None) -> None:
         self.classify = classify
+        self.classify_all = EachOf(classify)
         self.summaries = summaries or Method([SUMMARY])
         self.describe_all = Method([{**SUMMARY, "metrics": {}}])
         self.explain = explain or Method(explanation())
@@ -61,6 +74,15 @@ def answer(version: str = "2", k: int = 1) -> Prediction:
 
 def service(handle: Handle, **config: Any) -> ClassifyService:
     return ClassifyService(HandleClassifier(handle), ApiConfig.from_mapping(config))
+
+
+def test_the_images_of_one_request_go_to_a_replica_in_one_call() -> None:
+    """classify_all: one call (the replica draws the answering version once for all), retried as classify is."""
+    handle = Handle(Method(RayActorError(), answer()))
+    images = [np.zeros((8, 8, 3), np.uint8)] * 3
+    predictions = asyncio.run(service(handle).classify_all(images, 1, "pets"))
+    assert [(p.label, p.model_version) for p in predictions] == [("dog", "2")] * 3
+    assert len(handle.classify_all.calls) == 2  # the one call, sent again after the replica died
 
 
 def test_a_replica_that_dies_once_is_retried_and_the_request_answered() -> None:
