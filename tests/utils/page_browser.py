@@ -41,14 +41,22 @@ def settled(tab) -> None:
     client loses an event sent in the moment the stream of one that just finished is closing: it never opens a new
     stream for it, and the event waits forever. A person reads the page first; a test must wait as long."""
     expect(tab.locator("#model-description")).not_to_be_empty()
+    idle(tab)
+
+
+def idle(tab) -> None:
+    """Wait until the tab (one of `new_tab`'s) has no Gradio event stream open: its events answered, their stream
+    ended, so the next event opens a stream of its own."""
     deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while OPEN_STREAMS[tab]:
+    while OPEN_STREAMS.get(tab):
         assert time.monotonic() < deadline, f"Gradio's event stream still open after {TIMEOUT_MS} ms"
         tab.wait_for_timeout(20)
 
 
 def upload(page, image: Path) -> None:
-    """Remove the picture the Image input holds, if any, then choose `image` through its file input."""
+    """Once the page is idle, remove the picture the Image input holds, if any, then choose `image` through its file
+    input."""
+    idle(page)
     remove = page.get_by_role("button", name="Remove Image")
     if remove.count():
         remove.click()
