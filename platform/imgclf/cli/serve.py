@@ -98,12 +98,11 @@ def serve_model(args: argparse.Namespace) -> int:
 def move_canary(args: argparse.Namespace) -> int:
     """`imgclf serve promote|rollback`: the running application's canary weight changed by reconfiguration."""
     from imgclf.serving.canary import with_canary_weight
-    from imgclf.serving.launcher import redeploy_running, running_config
+    from imgclf.serving.launcher import deployment, redeploy_running, running_config
 
     config = with_canary_weight(running_config(args.address), args.weight, args.app)
     redeploy_running(args.address, config, args.app)
-    app = next(app for app in config["applications"] if app["name"] == args.app)
-    classifier = next(d for d in app["deployments"] if d["name"] == "Classifier")["user_config"]
+    classifier = deployment(config, "Classifier", args.app)["user_config"]
     canary, default = classifier["canary"], classifier["model"]
     name = (default if isinstance(default, str) else default[0]).split(":")[0]
     print(f"{name}: the canary, version {canary['version']}, answers {canary['weight']:g}% of its requests, the stable "

@@ -12,6 +12,7 @@ import random
 from typing import Any, Callable, TypeVar
 
 from imgclf.errors import ConfigError
+from imgclf.serving.launcher import deployment
 
 STABLE, CANARY = "stable", "canary"  # a served version's role
 PROMOTED, ROLLED_BACK = 100.0, 0.0  # the canary's weight after `promote` and after `rollback`
@@ -37,15 +38,10 @@ def with_canary_weight(config: dict[str, Any], weight: float, application: str |
     from imgclf.serving.settings import CanaryConfig
 
     changed = copy.deepcopy(config)
-    apps = changed.get("applications") or []
-    app = next((a for a in apps if application in (None, a.get("name"))), None)
-    if app is None:
-        raise ConfigError(f"no application {application!r} is deployed; deployed: "
-                          f"{', '.join(str(a.get('name')) for a in apps) or 'none'}")
-    classifier = next((d for d in app.get("deployments", []) if d.get("name") == "Classifier"), None)
-    canary = ((classifier or {}).get("user_config") or {}).get("canary")
+    canary = (deployment(changed, "Classifier", application).get("user_config") or {}).get("canary")
     if not canary:
-        raise ConfigError(f"application {app.get('name')!r} serves no canary: set `canary: {{version: V, weight: W}}` "
-                          "in the Classifier's user_config first")
+        where = f"application {application!r}" if application else "the first application"
+        raise ConfigError(f"{where} serves no canary: set `canary: {{version: V, weight: W}}` in the Classifier's "
+                          "user_config first")
     canary["weight"] = CanaryConfig(version=canary.get("version"), weight=weight).weight
     return changed

@@ -29,9 +29,19 @@ def read_serve_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
-def deployment(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """One deployment's entry (Classifier or Api) of the first application."""
-    for entry in config["applications"][0].get("deployments", []):
+def application(config: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    """The application named `name` of a Serve config (None: the first); ConfigError naming the ones it has."""
+    apps = config.get("applications") or []
+    found = next((app for app in apps if name in (None, app.get("name"))), None)
+    if found is None:
+        raise ConfigError(f"no application {name!r} in the serve config; it has "
+                          f"{', '.join(str(app.get('name')) for app in apps) or 'none'}")
+    return found
+
+
+def deployment(config: dict[str, Any], name: str, app: str | None = None) -> dict[str, Any]:
+    """One deployment's entry (Classifier or Api) of the application `app` (None: the first)."""
+    for entry in application(config, app).get("deployments", []):
         if entry.get("name") == name:
             return entry
     raise ConfigError(f"the serve config has no deployment named {name!r}")

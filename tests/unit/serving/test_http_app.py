@@ -58,9 +58,9 @@ def test_v1_and_v2_answers_name_the_version_that_answered_in_their_headers(clien
     v1 = client.post("/v1/classify", content=png(), headers={"content-type": "image/png"})
     v2 = client.post("/v2/models/pets/infer", json={"inputs": [{"name": "IMAGE", "datatype": "BYTES", "shape": [2],
                                                                 "data": [base64.b64encode(png()).decode()] * 2}]})
-    for answer in (v1, v2):
-        assert answer.status_code == 200, answer.text
-        assert answering_version(answer.headers.raw) == {"name": "pets", "version": "2"}
+    for response in (v1, v2):
+        assert response.status_code == 200, response.text
+        assert answering_version(response.headers.raw) == {"name": "pets", "version": "2"}
 
 
 @pytest.mark.parametrize("path, body, status, v1_code", [
