@@ -36,7 +36,7 @@ from utils.classify_load import Kind, Load, summary, wait_for
 from utils.cli import run_cli
 from utils.digits_run import BAD_FILES, DIGIT_CLASSES, TrainedRun
 from utils.monitoring import rules_copy
-from utils.prometheus import alerts, prometheus, query, ray_scrape_config, wait_for_alert, wait_for_query
+from utils.prometheus import alerts, prometheus, ray_scrape_config, wait_for_alert, wait_for_query
 from utils.ray_head import HeadNode, ray_head
 from utils.serve_app import ServeApp, deploy_app
 
@@ -154,8 +154,10 @@ def test_a_ten_percent_canary_gets_ten_percent_under_load(app: ServeApp, prom: s
         prom, by_version, lambda r: all(by_version_count(r).get(v, 0) >= n for v, n in counted.items()),
         timeout_s=ALERT_TIMEOUT_S))
     assert scraped["2"] - counted["2"] <= 40 and scraped["1"] - counted["1"] <= 40
-    roles = query(prom, "sum by (role) (ray_imgclf_predictions_total)")
-    assert {item["metric"]["role"] for item in roles} == {"stable", "canary"}
+    # the replica's predictions are exported by its own process: wait for both roles' series
+    wait_for_query(prom, "sum by (role) (ray_imgclf_predictions_total)",
+                   lambda r: {item["metric"].get("role") for item in r} == {"stable", "canary"},
+                   timeout_s=ALERT_TIMEOUT_S)
 
 
 def test_the_canary_alert_fires_on_its_other_confidence(app: ServeApp, prom: str, digits: list[Kind]) -> None:
