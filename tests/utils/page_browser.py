@@ -47,8 +47,8 @@ def settled(tab) -> None:
 def idle(tab) -> None:
     """Wait until the tab (one of `new_tab`'s) has no Gradio event stream open: its events answered, their stream
     ended, so the next event opens a stream of its own."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while OPEN_STREAMS.get(tab):
+    streams, deadline = OPEN_STREAMS[tab], time.monotonic() + TIMEOUT_MS / 1000  # KeyError: not a new_tab tab
+    while streams:
         assert time.monotonic() < deadline, f"Gradio's event stream still open after {TIMEOUT_MS} ms"
         tab.wait_for_timeout(20)
 

@@ -63,6 +63,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def serve_model(args: argparse.Namespace) -> int:
     from imgclf.local_cluster import start_head, stop_head
+    from imgclf.serving.canary import canary_of
     from imgclf.serving.launcher import api_url, read_serve_config, serve_deploy, wait_until_ready, with_overrides
 
     registry = absolute(args.registry) if args.registry else None
@@ -97,13 +98,12 @@ def serve_model(args: argparse.Namespace) -> int:
 
 def move_canary(args: argparse.Namespace) -> int:
     """`imgclf serve promote|rollback`: the running application's canary weight changed by reconfiguration."""
-    from imgclf.serving.canary import with_canary_weight
+    from imgclf.serving.canary import canary_of, with_canary_weight
     from imgclf.serving.launcher import deployment, redeploy_running, running_config
 
     config = with_canary_weight(running_config(args.address), args.weight, args.app)
     redeploy_running(args.address, config, args.app)
-    classifier = deployment(config, "Classifier", args.app)["user_config"]
-    canary, default = classifier["canary"], classifier["model"]
+    canary, default = canary_of(config, args.app), deployment(config, "Classifier", args.app)["user_config"]["model"]
     name = (default if isinstance(default, str) else default[0]).split(":")[0]
     print(f"{name}: the canary, version {canary['version']}, answers {canary['weight']:g}% of its requests, the stable "
           f"version {100 - canary['weight']:g}%")
@@ -126,12 +126,6 @@ def api_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.request_log:
         overrides["request_log"] = {"folder": str(Path(args.request_log).resolve()), "sample": args.request_log_sample}
     return overrides
-
-
-def canary_of(config: dict[str, Any]) -> dict[str, Any] | None:
-    from imgclf.serving.launcher import deployment
-
-    return (deployment(config, "Classifier").get("user_config") or {}).get("canary")
 
 
 def serving_banner(url: str, model: str, head: Any, example: str, canary: dict[str, Any] | None = None) -> str:

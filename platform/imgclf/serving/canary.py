@@ -13,6 +13,7 @@ from typing import Any, Callable, TypeVar
 
 from imgclf.errors import ConfigError
 from imgclf.serving.launcher import deployment
+from imgclf.serving.settings import CanaryConfig
 
 STABLE, CANARY = "stable", "canary"  # a served version's role
 PROMOTED, ROLLED_BACK = 100.0, 0.0  # the canary's weight after `promote` and after `rollback`
@@ -32,13 +33,17 @@ def traffic_percent(role: str, weight: float | None) -> float:
     return weight if role == CANARY else 100.0 - weight
 
 
+def canary_of(config: dict[str, Any], application: str | None = None) -> dict[str, Any] | None:
+    """The canary ({version, weight}) of an application's Classifier in a Serve config (None: the first
+    application); None when it serves none."""
+    return (deployment(config, "Classifier", application).get("user_config") or {}).get("canary")
+
+
 def with_canary_weight(config: dict[str, Any], weight: float, application: str | None = None) -> dict[str, Any]:
     """A copy of a Serve config (serve_config.yaml's shape) whose application's Classifier canary has `weight`;
     ConfigError when that Classifier has no canary to move."""
-    from imgclf.serving.settings import CanaryConfig
-
     changed = copy.deepcopy(config)
-    canary = (deployment(changed, "Classifier", application).get("user_config") or {}).get("canary")
+    canary = canary_of(changed, application)
     if not canary:
         where = f"application {application!r}" if application else "the first application"
         raise ConfigError(f"{where} serves no canary: set `canary: {{version: V, weight: W}}` in the Classifier's "

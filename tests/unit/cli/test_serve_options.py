@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from imgclf.cli import build_parser
-from imgclf.cli.serve import api_overrides, canary_of, move_canary
-from imgclf.serving.canary import PROMOTED, ROLLED_BACK
+from imgclf.cli.serve import api_overrides, move_canary
+from imgclf.serving.canary import PROMOTED, ROLLED_BACK, canary_of
 from imgclf.serving.launcher import deployment, read_serve_config, with_overrides
 
 SERVE_CONFIG = Path(__file__).resolve().parents[3] / "serve_config.yaml"
